@@ -1,0 +1,1 @@
+//! Module `apdu` (being written).

@@ -1,0 +1,1 @@
+//! Module `backup` (being written).

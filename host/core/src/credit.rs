@@ -1,0 +1,1 @@
+//! Module `credit` (being written).

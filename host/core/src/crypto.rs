@@ -1,0 +1,1 @@
+//! Module `crypto` (being written).

@@ -1,0 +1,1 @@
+//! Module `hexutil` (being written).

@@ -1,0 +1,1 @@
+//! Module `status` (being written).

@@ -1,0 +1,1 @@
+//! Module `tlv` (being written).

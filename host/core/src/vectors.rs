@@ -1,0 +1,1 @@
+//! Module `vectors` (being written).
