@@ -200,6 +200,18 @@ mod tests {
         }
     }
 
+    /// Known property of EMV option A, which the spec warns about: ids `id` and `id ⊕ FF..FF`
+    /// get the same key halves swapped, so an issuer must not assign both.
+    #[test]
+    fn option_a_complement_id_swaps_halves() {
+        let mk = master(Profile::RetailMac);
+        let a = derive_module_keys(Profile::RetailMac, &mk, &ID).unwrap();
+        let b = derive_module_keys(Profile::RetailMac, &mk, &ID.map(|x| !x)).unwrap();
+        let (a, b) = (a.request.expose_secret(), b.request.expose_secret());
+        assert_eq!(a[..8], b[8..]);
+        assert_eq!(a[8..], b[..8]);
+    }
+
     #[test]
     fn legacy_grant_variant_keeps_odd_parity() {
         assert_eq!(LEGACY_GRANT_VARIANT.count_ones() % 2, 0);
