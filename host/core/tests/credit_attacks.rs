@@ -120,7 +120,7 @@ impl Fx {
 }
 
 fn sw<T: core::fmt::Debug>(r: Result<T, ModuleError>) -> u16 {
-    r.unwrap_err().sw()
+    r.unwrap_err().sw().to_u16()
 }
 
 #[test]

@@ -5,9 +5,11 @@
 //! Java half, and a test checks them against each other through `applet-spec/`. This module
 //! only builds bytes; sending them and checking status words is the card-access layer's job.
 
+use crate::apdu::Command;
 use crate::crypto::{ModuleKeys, Profile, SecretKey};
 
-use super::module::SERVER_ADDRESS_MAX;
+use super::message::{CompletionAck, ReloadRequest};
+use super::module::{SERVER_ADDRESS_MAX, Status};
 use super::{Limits, ModuleId, array_at, be_i32, be_u16, be_u32};
 
 /// Package AID: `F0` proprietary ‖ ASCII `SIMKIT` ‖ `01` (spec §1).
@@ -60,6 +62,77 @@ pub const INS_TABLE: [(u8, &str); 12] = [
     (INS_PERSONALISE, "PERSONALISE"),
     (INS_LOCK, "LOCK"),
 ];
+
+/// Ne for responses of variable length up to 256 bytes (short Le `00`).
+const LE_ANY: u32 = 256;
+
+/// §4.1 SELECT: `00 A4 04 00 09 <applet AID>`. Response: no data, `9000`.
+pub fn select() -> Command {
+    Command::new(CLA_ISO, INS_SELECT, 0x04, 0x00).data(APPLET_AID.to_vec())
+}
+
+/// §4.2 GET STATUS: `80 10 00 00 31`. Response: 49 bytes ([`Status::parse`]).
+pub fn get_status() -> Command {
+    Command::new(CLA, INS_GET_STATUS, 0, 0).le(Status::LEN as u32)
+}
+
+/// §4.3 GET SERVER ADDRESS: `80 12 00 00 00`. Response: 0..64 bytes.
+pub fn get_server_address() -> Command {
+    Command::new(CLA, INS_GET_SERVER_ADDRESS, 0, 0).le(LE_ANY)
+}
+
+/// §4.4 INITIATE RELOAD: `80 20 00 00 04 <R> 1F`. Response: the 31-byte request.
+pub fn initiate_reload(requested: u32) -> Command {
+    Command::new(CLA, INS_INITIATE_RELOAD, 0, 0)
+        .data(requested.to_be_bytes().to_vec())
+        .le(ReloadRequest::LEN as u32)
+}
+
+/// §4.5 APPLY GRANT: `80 22 00 00 25 <grant> 28`. Response: the 40-byte completion ack.
+/// Takes any bytes so that conformance suites can send malformed grants.
+pub fn apply_grant(grant: &[u8]) -> Command {
+    Command::new(CLA, INS_APPLY_GRANT, 0, 0)
+        .data(grant.to_vec())
+        .le(CompletionAck::LEN as u32)
+}
+
+/// §4.6 APPLY PROVISIONAL ACK: `80 24 00 00 1F <ack>`. Response: no data.
+pub fn apply_provisional_ack(ack: &[u8]) -> Command {
+    Command::new(CLA, INS_APPLY_PROVISIONAL_ACK, 0, 0).data(ack.to_vec())
+}
+
+/// §4.7 GET LAST COMPLETION: `80 26 00 00 28`. Response: the 40-byte completion ack.
+pub fn get_last_completion() -> Command {
+    Command::new(CLA, INS_GET_LAST_COMPLETION, 0, 0).le(CompletionAck::LEN as u32)
+}
+
+/// §4.8 DEBIT: `80 30 00 00 04 <amount> 04`. Response: the new balance (i32).
+pub fn debit(amount: u32) -> Command {
+    Command::new(CLA, INS_DEBIT, 0, 0)
+        .data(amount.to_be_bytes().to_vec())
+        .le(4)
+}
+
+/// §4.9 APPLY LIMIT UPDATE: `80 32 00 00 27 <update>`. Response: no data.
+pub fn apply_limit_update(update: &[u8]) -> Command {
+    Command::new(CLA, INS_APPLY_LIMIT_UPDATE, 0, 0).data(update.to_vec())
+}
+
+/// §4.10 GET FRAUD LOG: `80 34 00 00 00`. Response: count ‖ 9-byte entries
+/// ([`super::module::FraudEntry::parse_log`]).
+pub fn get_fraud_log() -> Command {
+    Command::new(CLA, INS_GET_FRAUD_LOG, 0, 0).le(LE_ANY)
+}
+
+/// §4.11 PERSONALISE: `80 50 00 00 Lc <TLV objects>`. Response: no data.
+pub fn personalise(data: &PersonalisationData) -> Command {
+    Command::new(CLA, INS_PERSONALISE, 0, 0).data(data.to_tlv())
+}
+
+/// §4.12 LOCK: `80 5E 00 00`. Response: no data.
+pub fn lock() -> Command {
+    Command::new(CLA, INS_LOCK, 0, 0)
+}
 
 /// Personalisation tag `81`: module id (8 bytes).
 pub const TAG_MODULE_ID: u8 = 0x81;
@@ -337,6 +410,39 @@ mod tests {
         assert_eq!(&PACKAGE_AID[1..7], b"SIMKIT");
         assert_eq!(APPLET_AID[..8], PACKAGE_AID);
         assert_eq!(APPLET_AID[8], 0x01);
+    }
+
+    #[test]
+    fn command_bytes() {
+        use crate::apdu::LengthEncoding::Short;
+        let enc = |c: Command| c.to_bytes(Short).unwrap();
+        assert_eq!(enc(select()), hex!("00A4040009 F053494D4B49540101"));
+        assert_eq!(enc(get_status()), hex!("80100000 31"));
+        assert_eq!(enc(get_server_address()), hex!("80120000 00"));
+        assert_eq!(enc(initiate_reload(0x64)), hex!("80200000 04 00000064 1F"));
+        let g = enc(apply_grant(&[0xAA; 37]));
+        assert_eq!(g[..5], hex!("8022000025"));
+        assert_eq!(g.len(), 5 + 37 + 1);
+        assert_eq!(g[42], 0x28);
+        let p = enc(apply_provisional_ack(&[0xAA; 31]));
+        assert_eq!(
+            (p[..5].to_vec(), p.len()),
+            (hex!("802400001F").to_vec(), 36)
+        );
+        assert_eq!(enc(get_last_completion()), hex!("80260000 28"));
+        assert_eq!(enc(debit(5)), hex!("80300000 04 00000005 04"));
+        let l = enc(apply_limit_update(&[0xAA; 39]));
+        assert_eq!(
+            (l[..5].to_vec(), l.len()),
+            (hex!("8032000027").to_vec(), 44)
+        );
+        assert_eq!(enc(get_fraud_log()), hex!("80340000 00"));
+        let d = PersonalisationData {
+            threshold: Some(3),
+            ..PersonalisationData::default()
+        };
+        assert_eq!(enc(personalise(&d)), hex!("80500000 04 87020003"));
+        assert_eq!(enc(lock()), hex!("805E0000"));
     }
 
     #[test]

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto::mac::ct_eq;
 use crate::crypto::{CryptoError, Profile, SecretKey};
+use crate::status::Sw;
 
 use super::commands::{PersonalisationData, PersonalisationError};
 use super::message::{
@@ -319,29 +320,29 @@ pub enum InvalidLimitsCause {
 
 impl ModuleError {
     /// The status word the applet answers for this error.
-    pub const fn sw(&self) -> u16 {
+    pub const fn sw(&self) -> Sw {
         match self {
-            ModuleError::WrongLength { .. } => 0x6700,
+            ModuleError::WrongLength { .. } => Sw::WrongLength,
             ModuleError::InvalidAmount(_)
             | ModuleError::Personalisation(_)
-            | ModuleError::KeyLength { .. } => 0x6A80,
-            ModuleError::ConditionsNotSatisfied(_) => 0x6985,
-            ModuleError::NoCompletion => 0x6A88,
-            ModuleError::BadTag => 0x6982,
-            ModuleError::ReloadAmountOutOfRange(_) => 0x9C01,
-            ModuleError::DifferentReloadPending { .. } => 0x9C02,
-            ModuleError::NoReloadPending => 0x9C03,
-            ModuleError::GrantAlreadyApplied => 0x9C04,
-            ModuleError::TransactionOutOfWindow { .. } => 0x9C05,
-            ModuleError::GrantExceedsLimits(_) => 0x9C06,
-            ModuleError::InsufficientBalance(_) => 0x9C07,
-            ModuleError::ModuleBlocked => 0x9C08,
-            ModuleError::LimitUpdateReplayed { .. } => 0x9C09,
-            ModuleError::MessageMismatch(_) => 0x9C0A,
-            ModuleError::InvalidLimits(_) => 0x9C0B,
-            ModuleError::CounterExhausted => 0x9C0C,
-            ModuleError::PersonalisationIncomplete(_) => 0x9C0D,
-            ModuleError::Crypto(_) => 0x6F00,
+            | ModuleError::KeyLength { .. } => Sw::IncorrectData,
+            ModuleError::ConditionsNotSatisfied(_) => Sw::ConditionsOfUseNotSatisfied,
+            ModuleError::NoCompletion => Sw::ReferencedDataNotFound,
+            ModuleError::BadTag => Sw::SecurityStatusNotSatisfied,
+            ModuleError::ReloadAmountOutOfRange(_) => Sw::ReloadAmountOutOfRange,
+            ModuleError::DifferentReloadPending { .. } => Sw::DifferentReloadPending,
+            ModuleError::NoReloadPending => Sw::NoReloadPending,
+            ModuleError::GrantAlreadyApplied => Sw::GrantAlreadyApplied,
+            ModuleError::TransactionOutOfWindow { .. } => Sw::TransactionOutOfWindow,
+            ModuleError::GrantExceedsLimits(_) => Sw::GrantExceedsLimits,
+            ModuleError::InsufficientBalance(_) => Sw::InsufficientBalance,
+            ModuleError::ModuleBlocked => Sw::ModuleBlocked,
+            ModuleError::LimitUpdateReplayed { .. } => Sw::LimitUpdateReplayed,
+            ModuleError::MessageMismatch(_) => Sw::MessageMismatch,
+            ModuleError::InvalidLimits(_) => Sw::InvalidLimits,
+            ModuleError::CounterExhausted => Sw::CounterExhausted,
+            ModuleError::PersonalisationIncomplete(_) => Sw::PersonalisationIncomplete,
+            ModuleError::Crypto(_) => Sw::NoPreciseDiagnosis,
         }
     }
 }
@@ -1122,10 +1123,10 @@ mod tests {
         let st = m.status().to_bytes();
         assert_eq!(st[0], 0x01);
         assert!(st[1..].iter().all(|&b| b == 0));
-        assert_eq!(m.initiate_reload(1).unwrap_err().sw(), 0x6985);
-        assert_eq!(m.debit(1).unwrap_err().sw(), 0x6985);
-        assert_eq!(m.last_completion().unwrap_err().sw(), 0x6985);
-        assert_eq!(m.lock().unwrap_err().sw(), 0x9C0D);
+        assert_eq!(m.initiate_reload(1).unwrap_err().sw().to_u16(), 0x6985);
+        assert_eq!(m.debit(1).unwrap_err().sw().to_u16(), 0x6985);
+        assert_eq!(m.last_completion().unwrap_err().sw().to_u16(), 0x6985);
+        assert_eq!(m.lock().unwrap_err().sw().to_u16(), 0x9C0D);
         assert_eq!(m.fraud_log(), vec![0]);
     }
 
