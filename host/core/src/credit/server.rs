@@ -383,6 +383,10 @@ pub enum FinishError {
     /// Limits that are not valid (spec §3.6).
     #[error(transparent)]
     InvalidLimits(#[from] LimitsError),
+    /// A limit update lowering U while a grant is outstanding (its completion ack not received
+    /// yet): the module could apply the update first and then refuse the already-debited grant.
+    #[error("a grant is outstanding; lower the upper limit after its completion ack")]
+    GrantOutstanding,
     /// The limit sequence is exhausted.
     #[error("limit update sequence exhausted")]
     SequenceExhausted,
@@ -483,6 +487,11 @@ pub fn build_limit_update(
     k_grant: &SecretKey,
 ) -> Result<[u8; LimitUpdate::LEN], FinishError> {
     limits.validate()?;
+    // A grant decided with the current U and not yet acknowledged would be refused (9C06) by a
+    // module that applied a lower U first — after the debit. Lowering U waits for the ack.
+    if limits.upper < record.effective_limits().upper && grant_outstanding(record) {
+        return Err(FinishError::GrantOutstanding);
+    }
     let sequence = record
         .limit_sequence
         .checked_add(1)
@@ -496,6 +505,16 @@ pub fn build_limit_update(
     record.limit_sequence = sequence;
     record.limits_in_flight = Some(limits);
     Ok(bytes)
+}
+
+/// Whether the last grant credited something and its completion ack has not been received.
+pub fn grant_outstanding(record: &ServerRecord) -> bool {
+    match record.last_grant {
+        Some(g) => {
+            g.get(ReloadGrant::OFF_STATUS) == Some(&0x00) && record.completed_through != Some(record.s)
+        }
+        None => false,
+    }
 }
 
 /// Records that the module has applied limit updates up to `module_sequence` (read from its
