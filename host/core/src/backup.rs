@@ -516,12 +516,51 @@ mod tests {
         assert_eq!(&ext[263..], &hex!("012C"));
     }
 
+    fn squashed_spec() -> String {
+        include_str!("../../../applet-spec/backup-store.md")
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect()
+    }
+
+    #[test]
+    fn spec_tables_match_the_constants() {
+        use commands::*;
+        let spec = squashed_spec();
+        let rows = [
+            ("SELECT", "00", INS_SELECT),
+            ("GETSTATUS", "80", INS_GET_STATUS),
+            ("SETPASSCODE", "80", INS_SET_PASSCODE),
+            ("VERIFY", "00", INS_VERIFY),
+            ("CHANGEREFERENCEDATA", "00", INS_CHANGE_REFERENCE_DATA),
+            ("GETMANIFEST", "80", INS_GET_MANIFEST),
+            ("BEGINSESSION", "80", INS_BEGIN_SESSION),
+            ("BEGINRECORD", "80", INS_BEGIN_RECORD),
+            ("WRITEDATA", "80/90", INS_WRITE_DATA),
+            ("ENDRECORD", "80", INS_END_RECORD),
+            ("DELETERECORD", "80", INS_DELETE_RECORD),
+            ("COMMIT", "80", INS_COMMIT),
+            ("ABORT", "80", INS_ABORT),
+            ("READDATA", "80", INS_READ_DATA),
+            ("ERASE", "80", INS_ERASE),
+        ];
+        for (name, cla, ins) in rows {
+            let row = format!("|{name}|{cla}|{ins:02X}|");
+            assert!(spec.contains(&row), "spec §5.0 lacks {row}");
+        }
+        for (code, name, meaning) in STATUS_WORDS {
+            let row = format!("|`{code:04X}`|{name}|{}", meaning.replace(' ', ""));
+            assert!(spec.contains(&row), "spec §4.2 lacks {row}");
+        }
+        let aid: String = AID.iter().map(|b| format!("{b:02X}")).collect();
+        assert!(spec.contains(&format!("|applet(moduleandinstance)|`{aid}`|")));
+    }
+
     #[test]
     fn worked_example_builds_and_matches_the_spec() {
         let v = worked_example();
         assert!(v.get("error").is_none(), "{v}");
-        let spec = include_str!("../../../applet-spec/backup-store.md");
-        let squashed: String = spec.chars().filter(|c| !c.is_whitespace()).collect();
+        let squashed = squashed_spec();
         let steps = v["steps"].as_array().unwrap();
         assert!(steps.len() > 20);
         for step in steps {

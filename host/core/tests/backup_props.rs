@@ -212,7 +212,7 @@ proptest! {
             rebuilt.extend_from_slice(&logical[OFFSET_LEN..]);
             for (i, c) in cmds.iter().enumerate() {
                 prop_assert!(c.data.len() <= t.command_limit());
-                prop_assert!(!t.extended_length && c.data.len() <= 255 || t.extended_length);
+                prop_assert!(t.extended_length || c.data.len() <= 255);
                 let last = i + 1 == cmds.len();
                 prop_assert_eq!(c.cla, if last { 0x80 } else { 0x90 });
             }

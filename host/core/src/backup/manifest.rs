@@ -425,7 +425,7 @@ impl ManifestEntry {
 
 /// The records of one generation, ordered by (category code, name bytes), each id at most once.
 ///
-/// The card returns entries in its own table order (spec §5.7); building a `Manifest` sorts them,
+/// The card returns entries in its own table order (spec §3.4); building a `Manifest` sorts them,
 /// so two manifests with the same records are equal whatever order the card used.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Manifest {
