@@ -39,12 +39,21 @@ public final class Card {
     private boolean powered = true;
 
     public Card(int index, boolean rollback, URL[] appletJars, ClassLoader parent) {
+        this(index, rollback, appletJars, parent, List.of());
+    }
+
+    /**
+     * @param extraAppletPackages packages rewritten like applet packages although no installed
+     *     applet class lives in them (shared helper code of the applets)
+     */
+    public Card(int index, boolean rollback, URL[] appletJars, ClassLoader parent, List<String> extraAppletPackages) {
         this.index = index;
         this.runtime = new SimkitRuntime(rollback);
         // Simulator's constructor wipes the runtime (resetRuntime) and reads jCardSim's
         // applet system properties; we install applets ourselves afterwards.
         this.simulator = new Simulator(runtime);
         this.loader = new CardClassLoader("simkit-card-" + index, appletJars, parent);
+        extraAppletPackages.forEach(loader::addAppletPackage);
     }
 
     public int index() {

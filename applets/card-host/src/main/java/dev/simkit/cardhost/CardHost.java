@@ -25,11 +25,16 @@ public final class CardHost {
      * {@code copies} times, each card with its applets installed.
      */
     public static CardHost create(List<List<AppletSpec>> cardSpecs, int copies, boolean rollback, URL[] appletJars) {
+        return create(cardSpecs, copies, rollback, appletJars, List.of());
+    }
+
+    public static CardHost create(List<List<AppletSpec>> cardSpecs, int copies, boolean rollback, URL[] appletJars,
+            List<String> extraAppletPackages) {
         List<Card> cards = new ArrayList<>();
         ClassLoader parent = CardHost.class.getClassLoader();
         for (int copy = 0; copy < copies; copy++) {
             for (List<AppletSpec> applets : cardSpecs) {
-                Card card = new Card(cards.size(), rollback, appletJars, parent);
+                Card card = new Card(cards.size(), rollback, appletJars, parent, extraAppletPackages);
                 for (AppletSpec a : applets) {
                     card.install(a);
                 }

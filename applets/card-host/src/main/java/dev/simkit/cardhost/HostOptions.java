@@ -14,6 +14,7 @@ public record HostOptions(
         List<List<AppletSpec>> cards,
         int copies,
         List<Path> appletJars,
+        List<String> appletPackages,
         boolean rollback,
         boolean quiet) {
 
@@ -24,6 +25,7 @@ public record HostOptions(
               --card SPEC         add a card; SPEC = aid=HEX,class=NAME[,params=HEX][;aid=...]  (repeatable)
               --cards N           create the --card list N times (N identical cards for parallel tests)
               --applet-jar PATH   extra jar to load applet classes from (repeatable)
+              --applet-package P  also rewrite package P (helper code shared by applets; repeatable)
               --no-rollback       plain jCardSim transactions: nothing rolls back, Util.arrayCopy not atomic
               --quiet             log only warnings (the LISTENING line is always printed)
             Without --card, each card holds the test applets EchoApplet (F0534D4B4954E1) and
@@ -37,6 +39,7 @@ public record HostOptions(
         List<List<AppletSpec>> cards = new ArrayList<>();
         int copies = 1;
         List<Path> jars = new ArrayList<>();
+        List<String> packages = new ArrayList<>();
         boolean rollback = true;
         boolean quiet = false;
         for (int i = 0; i < args.length; i++) {
@@ -47,6 +50,7 @@ public record HostOptions(
                 case "--card" -> cards.add(AppletSpec.parseCard(value(args, ++i, a)));
                 case "--cards" -> copies = intArg(a, value(args, ++i, a), 1, 256);
                 case "--applet-jar" -> jars.add(Path.of(value(args, ++i, a)));
+                case "--applet-package" -> packages.add(value(args, ++i, a));
                 case "--no-rollback" -> rollback = false;
                 case "--quiet" -> quiet = true;
                 case "--help", "-h" -> throw new IllegalArgumentException("");
@@ -59,7 +63,7 @@ public record HostOptions(
         if (cards.size() * copies > 256) {
             throw new IllegalArgumentException("at most 256 cards");
         }
-        return new HostOptions(port, portFile, List.copyOf(cards), copies, List.copyOf(jars), rollback, quiet);
+        return new HostOptions(port, portFile, List.copyOf(cards), copies, List.copyOf(jars), List.copyOf(packages), rollback, quiet);
     }
 
     public URL[] appletJarUrls() {

@@ -45,7 +45,8 @@ public final class Main {
     }
 
     static void run(HostOptions opts) throws IOException, InterruptedException {
-        CardHost host = CardHost.create(opts.cards(), opts.copies(), opts.rollback(), opts.appletJarUrls());
+        CardHost host = CardHost.create(opts.cards(), opts.copies(), opts.rollback(), opts.appletJarUrls(),
+                opts.appletPackages());
         Log.info("%d card(s), rollback %s", host.size(), opts.rollback() ? "on" : "off");
         if (!opts.quiet()) {
             System.err.print(host.describe());

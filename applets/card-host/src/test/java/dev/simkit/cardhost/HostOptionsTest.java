@@ -25,6 +25,7 @@ class HostOptionsTest {
     void cardSpecsWithSeveralAppletsAndCopies() {
         HostOptions o = HostOptions.parse(new String[] {
             "--port", "9025", "--port-file", "/tmp/p", "--no-rollback", "--quiet", "--cards", "3",
+            "--applet-package", "a.lib",
             "--card", "aid=F0534D4B495401,class=a.B,params=0A0b; aid=F0534D4B495402,class=a.C",
             "--card", "aid=F0534D4B495403,class=a.D"});
         assertEquals(9025, o.port());
@@ -32,6 +33,7 @@ class HostOptionsTest {
         assertFalse(o.rollback());
         assertTrue(o.quiet());
         assertEquals(3, o.copies());
+        assertEquals(List.of("a.lib"), o.appletPackages());
         assertEquals(2, o.cards().size());
         AppletSpec first = o.cards().get(0).get(0);
         assertArrayEquals(Hex.parse("F0534D4B495401"), first.aid());

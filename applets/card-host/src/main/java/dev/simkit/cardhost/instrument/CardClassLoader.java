@@ -47,12 +47,24 @@ public final class CardClassLoader extends URLClassLoader implements AppletScope
      */
     public Class<?> loadAppletClass(String className) throws ClassNotFoundException {
         int dot = className.lastIndexOf('.');
-        String pkg = dot < 0 ? "" : className.substring(0, dot);
-        if (FORBIDDEN_PACKAGES.contains(pkg) || FORBIDDEN_PREFIXES.stream().anyMatch(className::startsWith)) {
-            throw new ClassNotFoundException(className + " is in a package that cannot hold applets");
+        try {
+            addAppletPackage(dot < 0 ? "" : className.substring(0, dot));
+        } catch (IllegalArgumentException e) {
+            throw new ClassNotFoundException(e.getMessage());
+        }
+        return loadClass(className);
+    }
+
+    /**
+     * Declares a package whose classes must be rewritten although no installed applet class
+     * lives in it — e.g. a helper library shared by several applet packages. Must be called
+     * before any class of the package is loaded through this loader.
+     */
+    public void addAppletPackage(String pkg) {
+        if (FORBIDDEN_PACKAGES.contains(pkg) || FORBIDDEN_PREFIXES.stream().anyMatch((pkg + ".")::startsWith)) {
+            throw new IllegalArgumentException("package '" + pkg + "' cannot hold applet code");
         }
         appletPackages.add(pkg);
-        return loadClass(className);
     }
 
     public Set<String> appletPackages() {

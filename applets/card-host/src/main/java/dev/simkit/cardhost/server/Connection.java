@@ -87,8 +87,9 @@ final class Connection {
             }
         } catch (IllegalArgumentException | IllegalStateException e) {
             send(Protocol.ERROR, utf8(message(e)));
-        } catch (RuntimeException e) {
-            // An unexpected failure inside jCardSim or an applet: report it, keep serving.
+        } catch (RuntimeException | LinkageError e) {
+            // An unexpected failure inside jCardSim or an applet (a LinkageError: an applet class
+            // that fails to load or verify): report it, keep serving.
             send(Protocol.ERROR, utf8("internal error: " + message(e)));
         }
         return false;

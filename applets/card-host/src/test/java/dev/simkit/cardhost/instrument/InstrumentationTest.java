@@ -45,7 +45,7 @@ class InstrumentationTest {
     }
 
     /** Fields that mutate() does not touch. */
-    private static final List<String> UNTOUCHED = List.of("inner", "transientInts", "inner.this$0");
+    private static final List<String> UNTOUCHED = List.of("inner", "transientInts", "inner.this$0", "cell");
 
     /**
      * Every field that mutate() writes (static and instance, applet and inner object), arrays
@@ -205,10 +205,31 @@ class InstrumentationTest {
     }
 
     @Test
+    void helperPackagesAreRewrittenOnlyWhenDeclared() throws Exception {
+        for (boolean declared : new boolean[] {false, true}) {
+            Card card = new Card(0, true, new URL[0], getClass().getClassLoader(),
+                    declared ? List.of("dev.simkit.cardhost.testapplets.helper") : List.of());
+            card.install(new AppletSpec(SINK_AID, SINK, new byte[0]));
+            selectOk(card, SINK_AID);
+            okData(card, cmd(SinkApplet.INS_HELPER_ABORT, 0, 0));
+            Object applet = applet(card);
+            Field f = applet.getClass().getDeclaredField("cell");
+            f.setAccessible(true);
+            Object cell = f.get(applet);
+            short value = (short) cell.getClass().getMethod("get").invoke(cell);
+            // Undeclared, the helper's write is invisible to the runtime and survives the abort.
+            assertEquals(declared ? 0 : 5, value, "declared=" + declared);
+            assertEquals(declared ? 1 : 0, card.lastWriteCount());
+        }
+    }
+
+    @Test
     void hostAndPlatformPackagesCannotBeApplets() {
         CardClassLoader loader = new CardClassLoader("x", new URL[0], getClass().getClassLoader());
         assertThrows(ClassNotFoundException.class, () -> loader.loadAppletClass("javacard.framework.Applet"));
         assertThrows(ClassNotFoundException.class, () -> loader.loadAppletClass("dev.simkit.cardhost.runtime.WriteHook"));
         assertThrows(ClassNotFoundException.class, () -> loader.loadAppletClass("dev.simkit.cardhost.Main"));
+        assertThrows(IllegalArgumentException.class, () -> loader.addAppletPackage("java.lang"));
+        assertThrows(IllegalArgumentException.class, () -> loader.addAppletPackage("javacard"));
     }
 }

@@ -6,6 +6,7 @@ import javacard.framework.ISO7816;
 import javacard.framework.ISOException;
 import javacard.framework.JCSystem;
 import javacard.framework.Util;
+import dev.simkit.cardhost.testapplets.helper.Cell;
 import javacardx.framework.util.intx.JCint;
 
 /**
@@ -22,6 +23,8 @@ public class SinkApplet extends Applet {
     public static final byte INS_SET_INT = 0x04;
     /** Store a fresh transient int array in a field and fill it. */
     public static final byte INS_TRANSIENT_INT = 0x05;
+    /** beginTransaction; cell.set(5) (code in another package); abortTransaction. */
+    public static final byte INS_HELPER_ABORT = 0x06;
     /** Number of persistent writes made by mutate(). */
     public static final int MUTATE_WRITES = 23;
 
@@ -49,6 +52,7 @@ public class SinkApplet extends Applet {
     final Object[] objs = new Object[2];
     final Inner inner;
     int[] transientInts;
+    final Cell cell = new Cell();
 
     final class Inner {
         short v;
@@ -103,6 +107,11 @@ public class SinkApplet extends Applet {
                 transientInts = JCint.makeTransientIntArray((short) 2, JCSystem.CLEAR_ON_RESET);
                 transientInts[0] = 42;
                 transientInts[1] = 43;
+                return;
+            case INS_HELPER_ABORT:
+                JCSystem.beginTransaction();
+                cell.set((short) 5);
+                JCSystem.abortTransaction();
                 return;
             default:
                 ISOException.throwIt(ISO7816.SW_INS_NOT_SUPPORTED);
