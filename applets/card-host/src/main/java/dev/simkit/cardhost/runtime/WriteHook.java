@@ -234,10 +234,14 @@ public final class WriteHook {
         field(null, 0, 0, old, v, fieldId);
     }
 
+    /**
+     * Common part of the cat-1 field hooks. {@code owner} is null only for statics: for an
+     * instance field, a null owner already threw NPE in the rewritten GETFIELD, as PUTFIELD would.
+     */
     private static void field(Object owner, long oldBits, long newBits, Object oldRef, Object newRef, int fieldId) {
         WriteTracker t = CURRENT.get();
         if (t == null) {
-            return; // (a null owner already failed in the rewritten GETFIELD, like PUTFIELD would)
+            return;
         }
         boolean tear = t.count();
         if (t.logging()) {
