@@ -149,9 +149,9 @@ mod tests {
 
     #[test]
     fn accepts_the_documented_syntax() {
-        assert_eq!(parse_hex("").unwrap(), []);
-        assert_eq!(parse_hex("0x").unwrap(), []);
-        assert_eq!(parse_hex("  \n ").unwrap(), []);
+        assert_eq!(parse_hex("").unwrap(), Vec::<u8>::new());
+        assert_eq!(parse_hex("0x").unwrap(), Vec::<u8>::new());
+        assert_eq!(parse_hex("  \n ").unwrap(), Vec::<u8>::new());
         assert_eq!(parse_hex("9000").unwrap(), hex!("9000"));
         assert_eq!(parse_hex("0x9000").unwrap(), hex!("9000"));
         assert_eq!(parse_hex("0X9000").unwrap(), hex!("9000"));

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every simkit test: formatting and lints, the Rust test suites (unit, property, attack,
+# vector and CLI tests), the Java applet/card-host tests, and a short fuzz run of every fuzz target.
+# Exits non-zero on the first failure. Set SIMKIT_FUZZ_SECONDS to change the fuzz time per target
+# (default 15; 0 skips fuzzing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -q -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked
+
+if [ -f applets/pom.xml ]; then
+  step "mvn verify (applets and card host)"
+  mvn -B -q -f applets/pom.xml verify
+fi
+
+fuzz_seconds="${SIMKIT_FUZZ_SECONDS:-15}"
+if [ -d host/core/fuzz ] && [ "$fuzz_seconds" != "0" ]; then
+  if command -v cargo-fuzz >/dev/null && rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+    for target in $(cd host/core/fuzz && cargo +nightly fuzz list); do
+      step "fuzz $target for ${fuzz_seconds}s"
+      (cd host/core/fuzz && cargo +nightly fuzz run "$target" -- -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 2>&1 | tail -n 3)
+    done
+  else
+    step "fuzzing skipped: cargo-fuzz or the nightly toolchain is missing (run tools/setup.sh)"
+    [ "${CI:-}" = "true" ] && { echo "CI requires the fuzz smoke run" >&2; exit 1; }
+  fi
+fi
+step "all tests passed"
