@@ -18,7 +18,7 @@ use simkit_core::credit::server::{
     register_rejection,
 };
 use simkit_core::credit::{DeclineReason, FraudKind, Limits, ModuleId};
-use simkit_core::crypto::mac::profile_tag;
+use simkit_core::crypto::mac::{profile_tag, verify_profile_tag};
 use simkit_core::crypto::{ModuleKeys, Profile, SecretKey, derive_module_keys};
 
 const LIMITS: Limits = Limits {
@@ -278,6 +278,26 @@ fn cbc_mac_splice_on_message_rejected() {
             "{p}: fixed length"
         );
         assert!(Message::parse(&splice).is_err());
+        // The padding-aware splice m1 ‖ pad ‖ (m2 ⊕ t1) with tag t2 really verifies under the
+        // plain CBC-MAC of desx-cbc (crypto.md §2): only the fixed length stops it there.
+        let mut aware = m1.to_vec();
+        aware.push(0x80);
+        while aware.len() % 8 != 0 {
+            aware.push(0);
+        }
+        aware.extend_from_slice(&m2);
+        assert_eq!(
+            verify_profile_tag(p, &f.keys.grant, &aware, &g2.tag).unwrap(),
+            p == Profile::DesxCbc,
+            "{p}"
+        );
+        aware.extend_from_slice(&g2.tag);
+        assert_eq!(
+            sw(f.module.apply_grant(&aware)),
+            0x6700,
+            "{p}: fixed length"
+        );
+        assert!(Message::parse(&aware).is_err());
         // The same splice cut to a grant's length (first block of m1, rest from m2 ⊕ t1): the
         // header byte fields no longer line up or the tag fails; either way nothing applies.
         let mut cut = [0u8; 37];
