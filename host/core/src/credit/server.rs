@@ -511,7 +511,8 @@ pub fn build_limit_update(
 pub fn grant_outstanding(record: &ServerRecord) -> bool {
     match record.last_grant {
         Some(g) => {
-            g.get(ReloadGrant::OFF_STATUS) == Some(&0x00) && record.completed_through != Some(record.s)
+            g.get(ReloadGrant::OFF_STATUS) == Some(&0x00)
+                && record.completed_through != Some(record.s)
         }
         None => false,
     }
