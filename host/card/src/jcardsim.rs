@@ -288,12 +288,13 @@ impl JcardsimCard {
                 "address resolves to nothing",
             )
         })?;
-        let mut card = JcardsimCard::connect(addr, index, Some(DEFAULT_IO_TIMEOUT), None)?;
-        let count = card.list_cards()?.len();
+        // Check the index before addressing the card, so a wrong one is NoSuchCard.
+        let mut conn = Connection::connect(addr, Some(DEFAULT_IO_TIMEOUT))?;
+        let count = parse_card_list(&conn.request(Op::ListCards, 0, &[])?)?.len();
         if usize::from(index) >= count {
             return Err(CardError::NoSuchCard { index, count });
         }
-        Ok(card)
+        JcardsimCard::with_connection(conn, index, None)
     }
 
     fn connect(
@@ -302,7 +303,14 @@ impl JcardsimCard {
         timeout: Option<Duration>,
         process: Option<Arc<CardHostProcess>>,
     ) -> Result<JcardsimCard, CardError> {
-        let mut conn = Connection::connect(addr, timeout)?;
+        JcardsimCard::with_connection(Connection::connect(addr, timeout)?, index, process)
+    }
+
+    fn with_connection(
+        mut conn: Connection,
+        index: u8,
+        process: Option<Arc<CardHostProcess>>,
+    ) -> Result<JcardsimCard, CardError> {
         let atr = Atr::new(conn.request(Op::GetAtr, index, &[])?);
         Ok(JcardsimCard {
             conn,
