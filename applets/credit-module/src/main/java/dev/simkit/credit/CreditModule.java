@@ -59,7 +59,7 @@ public class CreditModule extends Applet {
         if (cla == Constants.CLA_ISO && ins == Constants.INS_SELECT) {
             // A SELECT the runtime passed on because it names no applet here, or not by name.
             ISOException.throwIt(buf[ISO7816.OFFSET_P1] != Constants.P1_SELECT_BY_NAME
-                    ? Constants.SW_INCORRECT_P1P2 : ISO7816.SW_FILE_NOT_FOUND);
+                    ? Constants.SW_INCORRECT_P1P2 : Constants.SW_FILE_NOT_FOUND);
         }
         if (cla != Constants.CLA_PROPRIETARY) {
             ISOException.throwIt(Constants.SW_CLA_NOT_SUPPORTED);
