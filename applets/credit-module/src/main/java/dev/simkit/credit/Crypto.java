@@ -189,7 +189,12 @@ final class Crypto {
             k.clearKey();
         }
         if (profile == Constants.PROFILE_DESX_CBC) {
-            Util.arrayFill(whiten(role), (short) 0, (short) (2 * DES_BLOCK), (byte) 0);
+            // Plain stores: they join the caller's transaction (the 3.0.5 API has no atomic
+            // fill, and arrayFillNonAtomic would escape the transaction).
+            byte[] w = whiten(role);
+            for (short i = 0; i < (short) (2 * DES_BLOCK); i++) {
+                w[i] = 0;
+            }
         }
     }
 

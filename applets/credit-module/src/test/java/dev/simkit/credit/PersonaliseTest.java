@@ -197,6 +197,18 @@ class PersonaliseTest {
         other.card.ok(Card.lock());
         desx.reload(10, 10);
 
+        // desx-cbc → retail-mac → aes-cmac: cleared, then kept.
+        Module fromDesx = new Module(Host.Profile.DESX_CBC, Module.ID, new Card());
+        fromDesx.card.ok(Card.personalise(fromDesx.personalisation(s)));
+        fromDesx.card.ok(Card.personalise(Card.tlv(0x82, new byte[] {2})));
+        fromDesx.card.expect(0x9C0D, Card.lock());
+        Module retail = new Module(Host.Profile.RETAIL_MAC, Module.ID, fromDesx.card);
+        fromDesx.card.ok(Card.personalise(Hex.cat(Card.tlv(0x83, retail.kReq), Card.tlv(0x84, retail.kGrant))));
+        fromDesx.card.ok(Card.personalise(Card.tlv(0x82, new byte[] {1})));
+        fromDesx.card.ok(Card.lock());
+        byte[] r = fromDesx.card.ok(Card.initiate(10));
+        assertArrayEquals(Host.tag(Host.Profile.AES_CMAC, retail.kReq, Arrays.copyOf(r, 23)), Host.tagOf(r));
+
         // Same profile again: nothing cleared.
         Module same = new Module(Host.Profile.DESX_CBC, Module.ID, new Card());
         same.card.ok(Card.personalise(same.personalisation(s)));
