@@ -92,13 +92,10 @@ class DispatchTest {
             }
             Card c = insLc[0] == 0x5E ? perso : op.card;
             for (int lc : new int[] {insLc[1] - 1, insLc[1] + 1, 255}) {
-                if (lc < 0) {
-                    continue;
+                if (lc <= 0) {
+                    continue; // Lc = 0 is "no data", checked below
                 }
                 byte[] apdu = Card.apdu(insLc[0], new byte[lc], -1);
-                if (lc == 0) {
-                    continue;
-                }
                 assertEquals(0x6700, Card.sw(c.send(apdu)), () -> Hex.s(apdu));
             }
             if (insLc[1] > 0) {
