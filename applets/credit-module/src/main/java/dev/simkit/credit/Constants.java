@@ -30,8 +30,6 @@ final class Constants {
     static final byte INS_PERSONALISE = (byte) 0x50;
     static final byte INS_LOCK = (byte) 0x5E;
 
-    // ---- SELECT parameters -------------------------------------------------------------------
-    static final byte P1_SELECT_BY_NAME = (byte) 0x04;
 
     // ---- Status words: ISO/IEC 7816-4 values the applet uses ----------------------------------
     static final short SW_SUCCESS = (short) 0x9000;

@@ -11,8 +11,8 @@ import javacard.framework.Util;
  * The simkit credit module (applet-spec/credit-module.md): prepaid credits reloaded only by MAC'd
  * reload grants, guarded by transaction numbers, balance limits and fraud registration.
  *
- * <p>{@link #process} runs in a fixed order: SELECT → CLA → INS known → lifecycle gate (§4
- * table) → P1/P2 → receive and check Lc → {@code processX}, which returns the response length.
+ * <p>{@link #process} runs in a fixed order: SELECT → CLA → INS known → P1/P2 → lifecycle gate
+ * (§4 table) → receive and check Lc → {@code processX}, which returns the response length.
  * Every multi-field update is one {@code JCSystem} transaction; a fraud registration is committed
  * before its status word is thrown (§7). Everything is allocated at install.
  */
@@ -57,21 +57,21 @@ public class CreditModule extends Applet {
         byte cla = buf[ISO7816.OFFSET_CLA];
         byte ins = buf[ISO7816.OFFSET_INS];
         if (cla == Constants.CLA_ISO && ins == Constants.INS_SELECT) {
-            // A SELECT the runtime passed on because it names no applet here, or not by name.
-            ISOException.throwIt(buf[ISO7816.OFFSET_P1] != Constants.P1_SELECT_BY_NAME
-                    ? Constants.SW_INCORRECT_P1P2 : Constants.SW_FILE_NOT_FOUND);
+            // A SELECT the runtime passed on: it names no applet here, or is not by name.
+            ISOException.throwIt(Constants.SW_FILE_NOT_FOUND);
         }
         if (cla != Constants.CLA_PROPRIETARY) {
             ISOException.throwIt(Constants.SW_CLA_NOT_SUPPORTED);
         }
-        // 3. Lifecycle gate; an unknown INS is 6D00 in every state.
-        gate(ins);
-        // 4. P1/P2.
+        // 3. INS known (6D00), 4. P1/P2 (6A86), 5. lifecycle gate (6985 / 9C08) — the order of
+        //    the reference model simkit-core::credit::applet.
+        byte allowed = allowedStates(ins);
         if (buf[ISO7816.OFFSET_P1] != 0 || buf[ISO7816.OFFSET_P2] != 0) {
             ISOException.throwIt(Constants.SW_INCORRECT_P1P2);
         }
+        gate(allowed);
+        // 6. Lc (checked per command, 6700), then the command's own checks.
         short lc = receive(apdu);
-        // 5. Dispatch.
         short len;
         switch (ins) {
             case Constants.INS_GET_STATUS:
@@ -104,7 +104,7 @@ public class CreditModule extends Applet {
             case Constants.INS_PERSONALISE:
                 len = processPersonalise(buf, lc);
                 break;
-            default: // INS_LOCK: gate() let nothing else through
+            default: // INS_LOCK: allowedStates() let nothing else through
                 len = processLock(lc);
                 break;
         }
@@ -113,33 +113,32 @@ public class CreditModule extends Applet {
         }
     }
 
-    /** The §4 table: 6D00 for an unknown INS, else 6985 / 9C08 when the state does not allow it. */
-    private void gate(byte ins) {
-        byte allowed;
+    /** The §4 table as a mask of GATE_ bits; 6D00 for an unknown INS, in every state. */
+    private static byte allowedStates(byte ins) {
         switch (ins) {
             case Constants.INS_GET_STATUS:
             case Constants.INS_GET_SERVER_ADDRESS:
             case Constants.INS_GET_FRAUD_LOG:
-                allowed = Constants.GATE_ALL;
-                break;
+                return Constants.GATE_ALL;
             case Constants.INS_INITIATE_RELOAD:
             case Constants.INS_APPLY_GRANT:
             case Constants.INS_APPLY_PROVISIONAL_ACK:
             case Constants.INS_DEBIT:
             case Constants.INS_APPLY_LIMIT_UPDATE:
-                allowed = Constants.GATE_OPERATIONAL;
-                break;
+                return Constants.GATE_OPERATIONAL;
             case Constants.INS_GET_LAST_COMPLETION:
-                allowed = (byte) (Constants.GATE_OPERATIONAL | Constants.GATE_BLOCKED);
-                break;
+                return (byte) (Constants.GATE_OPERATIONAL | Constants.GATE_BLOCKED);
             case Constants.INS_PERSONALISE:
             case Constants.INS_LOCK:
-                allowed = Constants.GATE_PERSONALISATION;
-                break;
+                return Constants.GATE_PERSONALISATION;
             default:
                 ISOException.throwIt(Constants.SW_INS_NOT_SUPPORTED);
-                return;
+                return 0;
         }
+    }
+
+    /** Refuses a command the current lifecycle state does not allow: 9C08 when blocked, else 6985. */
+    private void gate(byte allowed) {
         byte lifecycle = p.lifecycle();
         byte mine = (byte) (1 << (short) (lifecycle - 1));
         if ((allowed & mine) == 0) {

@@ -29,7 +29,7 @@ class DispatchTest {
         Card c = new Card();
         // The runtime passes a SELECT it cannot resolve to the selected applet.
         assertEquals("6A82", Hex.s(c.send("00A4040009F053494D4B49540199")));
-        assertEquals("6A86", Hex.s(c.send("00A40000023F00")));
+        assertEquals("6A82", Hex.s(c.send("00A40000023F00")));
         // Still selected and working afterwards.
         c.ok(Card.getStatus());
     }
@@ -68,16 +68,18 @@ class DispatchTest {
     }
 
     @Test
-    void p1OrP2NotZeroIs6A86ForEveryCommandItsStateAllows() {
+    void p1OrP2NotZeroIs6A86BeforeTheLifecycleGate() {
         Card perso = new Card();
         Module op = Module.operational(Host.Profile.AES_CMAC);
+        Module blocked = GateTest.blocked();
         for (int[] insLc : INS_LC) {
-            Card c = insLc[0] >= 0x50 ? perso : op.card;
-            for (int[] p1p2 : new int[][] {{1, 0}, {0, 1}, {0x80, 0x80}}) {
-                byte[] apdu = Card.apdu(insLc[0], null, -1);
-                apdu[2] = (byte) p1p2[0];
-                apdu[3] = (byte) p1p2[1];
-                assertEquals(0x6A86, Card.sw(c.send(apdu)), () -> Hex.s(apdu));
+            for (Card c : new Card[] {perso, op.card, blocked.card}) {
+                for (int[] p1p2 : new int[][] {{1, 0}, {0, 1}, {0x80, 0x80}}) {
+                    byte[] apdu = Card.apdu(insLc[0], null, -1);
+                    apdu[2] = (byte) p1p2[0];
+                    apdu[3] = (byte) p1p2[1];
+                    assertEquals(0x6A86, Card.sw(c.send(apdu)), () -> Hex.s(apdu));
+                }
             }
         }
     }
