@@ -564,7 +564,9 @@ impl Module {
         })
     }
 
-    fn require_operational(&self) -> Result<(), ModuleError> {
+    /// The lifecycle gate of the operational-only commands: `6985` before personalisation is
+    /// locked, `9C08` once blocked.
+    pub fn require_operational(&self) -> Result<(), ModuleError> {
         match self.state.lifecycle {
             Lifecycle::Operational => Ok(()),
             Lifecycle::Personalisation => {
@@ -574,7 +576,8 @@ impl Module {
         }
     }
 
-    fn require_personalisation(&self) -> Result<(), ModuleError> {
+    /// The lifecycle gate of PERSONALISE and LOCK: `6985` once operational, `9C08` once blocked.
+    pub fn require_personalisation(&self) -> Result<(), ModuleError> {
         match self.state.lifecycle {
             Lifecycle::Personalisation => Ok(()),
             Lifecycle::Operational => {
