@@ -20,4 +20,3 @@ pub mod hexutil;
 pub mod status;
 pub mod tlv;
 pub mod vectors;
-
