@@ -35,10 +35,10 @@ final class Constants {
     static final short SW_SUCCESS = (short) 0x9000;
     static final short SW_WRONG_LENGTH = (short) 0x6700;
     static final short SW_SECURITY_STATUS_NOT_SATISFIED = (short) 0x6982;
-    static final short SW_CONDITIONS_NOT_SATISFIED = (short) 0x6985;
+    static final short SW_CONDITIONS_OF_USE_NOT_SATISFIED = (short) 0x6985;
     static final short SW_INCORRECT_DATA = (short) 0x6A80;
     static final short SW_INCORRECT_P1P2 = (short) 0x6A86;
-    /** A SELECT by name of an AID not on the card, passed on by the runtime (not yet a row). */
+    /** A SELECT the runtime passed on because it selects no applet. */
     static final short SW_FILE_NOT_FOUND = (short) 0x6A82;
     static final short SW_REFERENCED_DATA_NOT_FOUND = (short) 0x6A88;
     static final short SW_INS_NOT_SUPPORTED = (short) 0x6D00;

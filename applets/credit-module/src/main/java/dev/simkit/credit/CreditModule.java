@@ -143,7 +143,7 @@ public class CreditModule extends Applet {
         byte mine = (byte) (1 << (short) (lifecycle - 1));
         if ((allowed & mine) == 0) {
             ISOException.throwIt(lifecycle == Constants.LIFECYCLE_BLOCKED
-                    ? Constants.SW_MODULE_BLOCKED : Constants.SW_CONDITIONS_NOT_SATISFIED);
+                    ? Constants.SW_MODULE_BLOCKED : Constants.SW_CONDITIONS_OF_USE_NOT_SATISFIED);
         }
     }
 

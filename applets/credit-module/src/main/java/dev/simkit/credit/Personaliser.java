@@ -47,7 +47,7 @@ final class Personaliser {
             byte[] limits = newLimits ? buf : p.state;
             short limitsOff = newLimits ? value(off, Constants.TAG_LIMITS) : Persistent.OFF_LIMITS;
             if (!newLimits && !p.isPersonalised(Persistent.PERSO_LIMITS)) {
-                ISOException.throwIt(Constants.SW_CONDITIONS_NOT_SATISFIED);
+                ISOException.throwIt(Constants.SW_CONDITIONS_OF_USE_NOT_SATISFIED);
             }
             byte[] bal = newInitial ? buf : p.state;
             short balOff = newInitial ? value(off, Constants.TAG_INITIAL) : Persistent.OFF_BALANCE;
@@ -128,7 +128,7 @@ final class Personaliser {
             return;
         }
         if (profile == Constants.PROFILE_NONE) {
-            ISOException.throwIt(Constants.SW_CONDITIONS_NOT_SATISFIED);
+            ISOException.throwIt(Constants.SW_CONDITIONS_OF_USE_NOT_SATISFIED);
         }
         if (length(tag) != Crypto.keyLength(profile)) {
             ISOException.throwIt(Constants.SW_INCORRECT_DATA);

@@ -25,12 +25,6 @@ class StatusWordsTableTest {
     static final Path TABLE = Path.of(System.getProperty("simkit.statusWords", "../../applet-spec/status-words.md"));
     static final Pattern ROW = Pattern.compile("^\\|\\s*([0-9A-F]{4})\\s*\\|\\s*([A-Za-z0-9]+)\\s*\\|.*\\|\\s*$");
 
-    /**
-     * Answered by the applet but not (yet) a row of the table, reported to the spec owner: 6A82
-     * answers a SELECT by name that the runtime passed on because it names no applet on the card.
-     */
-    static final Map<String, Integer> NOT_YET_IN_TABLE = Map.of("FILE_NOT_FOUND", 0x6A82);
-
     static Map<Integer, String> rows() throws Exception {
         Map<Integer, String> rows = new LinkedHashMap<>();
         for (String line : Files.readAllLines(TABLE)) {
@@ -66,10 +60,7 @@ class StatusWordsTableTest {
         for (Map.Entry<String, Integer> e : constants().entrySet()) {
             String row = rows.get(e.getValue());
             if (row == null) {
-                if (!NOT_YET_IN_TABLE.containsKey(e.getKey())) {
-                    fail(String.format("SW_%s = %04X is not a row of %s", e.getKey(), e.getValue(), TABLE));
-                }
-                continue;
+                fail(String.format("SW_%s = %04X is not a row of %s", e.getKey(), e.getValue(), TABLE));
             }
             assertEquals(snake(row), e.getKey(), String.format("name of %04X", e.getValue()));
         }
