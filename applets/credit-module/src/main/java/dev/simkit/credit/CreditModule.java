@@ -18,7 +18,6 @@ import javacard.framework.Util;
  */
 public class CreditModule extends Applet {
 
-    private final Transients transients;
     private final byte[] t;
     private final Persistent p;
     private final Crypto crypto;
@@ -34,16 +33,11 @@ public class CreditModule extends Applet {
      *     with {@code ALG_AES_CMAC_128} (used by tests to prove both give the same bytes)
      */
     protected CreditModule(boolean preferNativeCmac) {
-        transients = new Transients();
+        Transients transients = new Transients();
         t = transients.buf;
         p = new Persistent();
         crypto = new Crypto(transients, preferNativeCmac);
         personaliser = new Personaliser(p, crypto, transients);
-    }
-
-    /** Which CMAC implementation this instance uses ({@link Crypto#CMAC_NATIVE} or fallback). */
-    final byte cmacImplementation() {
-        return crypto.cmacImplementation();
     }
 
     @Override
