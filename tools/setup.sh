@@ -45,6 +45,10 @@ cargo fetch --locked -q 2>/dev/null || cargo fetch -q
 if [ -f applets/pom.xml ]; then
   log "fetching Maven dependencies"
   mvn -B -q -f applets/pom.xml dependency:go-offline >/dev/null
+  # The card host jar is what `--card jcardsim` starts; build it now so the README's first
+  # command works without a separate Maven step.
+  log "building the card host"
+  mvn -B -q -f applets/pom.xml package -DskipTests >/dev/null
 fi
 
 # Fuzzing: cargo-fuzz needs a nightly toolchain (libFuzzer's sanitizer flags). Skipped with

@@ -8,6 +8,11 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 
+if [ -f applets/pom.xml ]; then
+  step "mvn verify (applets and card host; builds the jar the Rust tests start)"
+  mvn -B -q -f applets/pom.xml verify
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -16,11 +21,6 @@ cargo clippy --workspace --all-targets --locked -q -- -D warnings
 
 step "cargo test"
 cargo test --workspace --locked
-
-if [ -f applets/pom.xml ]; then
-  step "mvn verify (applets and card host)"
-  mvn -B -q -f applets/pom.xml verify
-fi
 
 fuzz_seconds="${SIMKIT_FUZZ_SECONDS:-15}"
 if [ -d host/core/fuzz ] && [ "$fuzz_seconds" != "0" ]; then

@@ -1,5 +1,61 @@
-//! The `simkit` command-line tool.
+//! The `simkit` command-line tool: a thin layer over `simkit-core` (and, later, card access and
+//! the grant signer). Each subcommand lives in its own file under `cmd/`; this file only parses
+//! arguments, dispatches, and turns errors into one clear line and a non-zero exit code.
 
-fn main() {
-    println!("simkit {}", env!("CARGO_PKG_VERSION"));
+mod cmd;
+mod keyarg;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// simkit — Java Card / SIM applet toolchain: MACs, key derivation, status words, message
+/// decoding, and the credit-module reload protocol.
+#[derive(Debug, Parser)]
+#[command(name = "simkit", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Compute a MAC (ISO/IEC 9797-1 algorithms 1 and 3, DES-X CBC-MAC, AES-CMAC).
+    Mac(cmd::mac::Args),
+    /// Derive a credit module's request and grant keys from an issuer master key.
+    Kdf(cmd::kdf::Args),
+    /// Print the key check value of a key.
+    Kcv(cmd::kcv::Args),
+    /// Print the meaning of a status word.
+    Sw(cmd::sw::Args),
+    /// Recognise and decode a command APDU, a response APDU or a credit-module message.
+    Decode(cmd::decode::Args),
+    /// Play one full reload round between the credit-module state machine and the server
+    /// policy, in memory, printing every message decoded.
+    Demo(cmd::demo::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let out = output::Output::new(cli.json);
+    let result = match cli.command {
+        Command::Mac(args) => cmd::mac::run(args, &out),
+        Command::Kdf(args) => cmd::kdf::run(args, &out),
+        Command::Kcv(args) => cmd::kcv::run(args, &out),
+        Command::Sw(args) => cmd::sw::run(args, &out),
+        Command::Decode(args) => cmd::decode::run(args, &out),
+        Command::Demo(args) => cmd::demo::run(args, &out),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            out.error(&err);
+            ExitCode::from(2)
+        }
+    }
 }

@@ -16,6 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod applet;
 pub mod commands;
 pub mod message;
 pub mod module;

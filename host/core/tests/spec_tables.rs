@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 use simkit_core::status::Sw;
 
 fn spec_rows() -> BTreeMap<u16, (String, String)> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../applet-spec/status-words.md");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../applet-spec/status-words.md"
+    );
     let text = std::fs::read_to_string(path).expect("read applet-spec/status-words.md");
     let mut rows = BTreeMap::new();
     for line in text.lines() {
@@ -18,7 +21,9 @@ fn spec_rows() -> BTreeMap<u16, (String, String)> {
         if cells.len() != 5 || cells[1].len() != 4 {
             continue;
         }
-        let Ok(code) = u16::from_str_radix(cells[1], 16) else { continue };
+        let Ok(code) = u16::from_str_radix(cells[1], 16) else {
+            continue;
+        };
         let previous = rows.insert(code, (cells[2].to_owned(), cells[3].to_owned()));
         assert!(previous.is_none(), "status word {code:04X} listed twice");
     }
@@ -28,7 +33,11 @@ fn spec_rows() -> BTreeMap<u16, (String, String)> {
 #[test]
 fn every_spec_row_matches_the_enum() {
     let rows = spec_rows();
-    assert!(rows.len() >= 30, "only {} rows parsed: table format changed?", rows.len());
+    assert!(
+        rows.len() >= 30,
+        "only {} rows parsed: table format changed?",
+        rows.len()
+    );
     for (code, (name, meaning)) in &rows {
         let sw = Sw::from_u16(*code);
         assert_eq!(format!("{sw:?}"), *name, "variant name of {code:04X}");
@@ -43,6 +52,10 @@ fn every_applet_specific_code_is_in_the_spec() {
     for code in 0x9C00u16..=0x9DFF {
         let sw = Sw::from_u16(code);
         let known = !matches!(sw, Sw::Unknown(_));
-        assert_eq!(known, rows.contains_key(&code), "{code:04X}: enum and spec disagree");
+        assert_eq!(
+            known,
+            rows.contains_key(&code),
+            "{code:04X}: enum and spec disagree"
+        );
     }
 }

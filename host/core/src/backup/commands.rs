@@ -62,6 +62,25 @@ pub const INS_READ_DATA: u8 = 0x44;
 /// ERASE (spec §5.15).
 pub const INS_ERASE: u8 = 0x46;
 
+/// Every instruction of the applet with its spec name (for decoders and reports).
+pub const INS_TABLE: [(u8, &str); 15] = [
+    (INS_SELECT, "SELECT"),
+    (INS_VERIFY, "VERIFY"),
+    (INS_CHANGE_REFERENCE_DATA, "CHANGE REFERENCE DATA"),
+    (INS_GET_STATUS, "GET STATUS"),
+    (INS_SET_PASSCODE, "SET PASSCODE"),
+    (INS_GET_MANIFEST, "GET MANIFEST"),
+    (INS_BEGIN_SESSION, "BEGIN SESSION"),
+    (INS_BEGIN_RECORD, "BEGIN RECORD"),
+    (INS_WRITE_DATA, "WRITE DATA"),
+    (INS_END_RECORD, "END RECORD"),
+    (INS_DELETE_RECORD, "DELETE RECORD"),
+    (INS_COMMIT, "COMMIT"),
+    (INS_ABORT, "ABORT"),
+    (INS_READ_DATA, "READ DATA"),
+    (INS_ERASE, "ERASE"),
+];
+
 /// P2 naming the pairing passcode (SET PASSCODE, VERIFY, CHANGE REFERENCE DATA).
 pub const P2_PAIRING: u8 = 0x01;
 /// P2 naming the reprovisioning passcode.

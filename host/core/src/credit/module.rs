@@ -564,7 +564,9 @@ impl Module {
         })
     }
 
-    fn require_operational(&self) -> Result<(), ModuleError> {
+    /// The lifecycle gate of the operational-only commands: `6985` before personalisation is
+    /// locked, `9C08` once blocked.
+    pub fn require_operational(&self) -> Result<(), ModuleError> {
         match self.state.lifecycle {
             Lifecycle::Operational => Ok(()),
             Lifecycle::Personalisation => {
@@ -574,7 +576,8 @@ impl Module {
         }
     }
 
-    fn require_personalisation(&self) -> Result<(), ModuleError> {
+    /// The lifecycle gate of PERSONALISE and LOCK: `6985` once operational, `9C08` once blocked.
+    pub fn require_personalisation(&self) -> Result<(), ModuleError> {
         match self.state.lifecycle {
             Lifecycle::Personalisation => Ok(()),
             Lifecycle::Operational => {
@@ -1128,6 +1131,96 @@ mod tests {
         assert_eq!(m.last_completion().unwrap_err().sw().to_u16(), 0x6985);
         assert_eq!(m.lock().unwrap_err().sw().to_u16(), 0x9C0D);
         assert_eq!(m.fraud_log(), vec![0]);
+    }
+
+    #[test]
+    fn personalisation_rules_in_spec_order() {
+        use crate::credit::commands::{InitialCounters, PersonalisationData as P};
+        let code = |r: Result<(), ModuleError>| r.unwrap_err().sw().to_u16();
+        let lim = Limits {
+            min_reload: 10,
+            max_reload: 500,
+            upper: 1000,
+            credit_line: 100,
+        };
+        let mut m = Module::new();
+        // Keys need a profile in force.
+        let key_only = P {
+            k_req: Some(SecretKey::new(&[1; 16])),
+            ..P::default()
+        };
+        assert_eq!(code(m.personalise(&key_only.to_tlv())), 0x6985);
+        // The profile in the same command counts, whatever the order of the objects.
+        let mut tlv = key_only.to_tlv();
+        tlv.extend_from_slice(&hex!("82 01 03"));
+        assert_eq!(
+            code(m.personalise(&tlv)),
+            0x6A80,
+            "16-byte key for desx-cbc"
+        );
+        tlv.truncate(tlv.len() - 1);
+        tlv.push(0x01);
+        m.personalise(&tlv).unwrap();
+        // Switching to a profile with another key length clears the stored key.
+        m.personalise(&hex!("82 01 03")).unwrap();
+        assert!(m.k_req.is_none());
+        m.personalise(&hex!("82 01 01")).unwrap();
+        // The balance needs limits, and must lie in [−L, U].
+        let init = |balance| P {
+            initial: Some(InitialCounters { balance, n: 5 }),
+            ..P::default()
+        };
+        assert_eq!(code(m.personalise(&init(0).to_tlv())), 0x6985);
+        let with_limits = |balance| P {
+            limits: Some(lim),
+            ..init(balance)
+        };
+        assert_eq!(code(m.personalise(&with_limits(1001).to_tlv())), 0x9C0B);
+        assert_eq!(code(m.personalise(&with_limits(-101).to_tlv())), 0x9C0B);
+        m.personalise(&with_limits(-100).to_tlv()).unwrap();
+        // New limits are checked against the stored balance too.
+        let tighter = P {
+            limits: Some(Limits {
+                credit_line: 99,
+                ..lim
+            }),
+            ..P::default()
+        };
+        assert_eq!(code(m.personalise(&tighter.to_tlv())), 0x9C0B);
+        let bad = P {
+            limits: Some(Limits {
+                min_reload: 0,
+                ..lim
+            }),
+            ..P::default()
+        };
+        assert_eq!(code(m.personalise(&bad.to_tlv())), 0x9C0B);
+        // A failed command changes nothing.
+        assert_eq!(m.state().balance, -100);
+        assert_eq!(m.state().n, 5);
+        assert_eq!(m.state().limits, Some(lim));
+        // LOCK names what is missing, then works, then PERSONALISE and LOCK answer 6985.
+        assert_eq!(
+            m.lock(),
+            Err(ModuleError::PersonalisationIncomplete("module id"))
+        );
+        m.personalise(&hex!("81 08 0102030405060708 87 02 0003"))
+            .unwrap();
+        assert_eq!(
+            m.lock(),
+            Err(ModuleError::PersonalisationIncomplete("request key"))
+        );
+        let keys = P {
+            k_req: Some(SecretKey::new(&[1; 16])),
+            k_grant: Some(SecretKey::new(&[2; 16])),
+            ..P::default()
+        };
+        m.personalise(&keys.to_tlv()).unwrap();
+        m.lock().unwrap();
+        assert_eq!(m.state().lifecycle, Lifecycle::Operational);
+        assert_eq!(code(m.personalise(&[])), 0x6985);
+        assert_eq!(code(m.lock()), 0x6985);
+        assert_eq!(m.status().allowed_range(), Some((10, 500)));
     }
 
     #[test]

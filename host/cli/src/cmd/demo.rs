@@ -1,0 +1,217 @@
+//! `simkit demo`: one complete credit-module reload round, played in memory between the module
+//! state machine and the server policy of `simkit-core`, with every message printed decoded.
+//!
+//! It is the README's "main job" until the simulated card and the grant signer exist: the same
+//! bytes a card and a server would exchange, with a lost grant retried on the way to show that a
+//! retransmission is answered byte for byte without a second debit.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail, ensure};
+use serde_json::{Value, json};
+use simkit_core::credit::Limits;
+use simkit_core::credit::commands::{InitialCounters, PersonalisationData};
+use simkit_core::credit::message::Message;
+use simkit_core::credit::module::Module;
+use simkit_core::credit::server::{self, DebitOutcome, FreshDecision, RequestAction, ServerRecord};
+use simkit_core::crypto::Profile;
+use simkit_core::crypto::kdf::derive_module_keys;
+use simkit_core::crypto::key::{SecretKey, profile_kcv};
+use simkit_core::hexutil::{parse_hex_array, to_hex};
+
+use crate::output::Output;
+
+/// Arguments of `simkit demo`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Crypto profile of the demo module.
+    #[arg(long, default_value = "aes-cmac")]
+    profile: Profile,
+    /// Credits to request.
+    #[arg(long, default_value_t = 2500)]
+    amount: u32,
+    /// The module's balance before the reload.
+    #[arg(long, default_value_t = 1500)]
+    balance: i32,
+    /// Funds in the account the server debits.
+    #[arg(long, default_value_t = 1_000_000)]
+    funds: u64,
+    /// Module id (8 bytes, hex).
+    #[arg(long, default_value = "0102030405060708")]
+    module_id: String,
+}
+
+/// A fixed, public demo master key per profile: the demo is reproducible and holds no secret.
+fn demo_master(profile: Profile) -> SecretKey {
+    let hex = match profile {
+        Profile::AesCmac => "404142434445464748494A4B4C4D4E4F",
+        Profile::RetailMac => "0123456789ABCDEFFEDCBA9876543210",
+        Profile::DesxCbc => "0123456789ABCDEF1122334455667788A1A2A3A4A5A6A7A8",
+    };
+    // The constants above are valid hex of the right lengths.
+    SecretKey::from_hex(hex).unwrap_or_else(|_| SecretKey::new(&[]))
+}
+
+struct Transcript {
+    steps: Vec<Value>,
+    text: Vec<String>,
+}
+
+impl Transcript {
+    fn say(&mut self, step: &str, detail: String) {
+        self.text.push(format!("{step}: {detail}"));
+        self.steps.push(json!({ "step": step, "detail": detail }));
+    }
+
+    fn message(&mut self, step: &str, from: &str, to: &str, bytes: &[u8]) -> Result<()> {
+        let msg = Message::parse(bytes).with_context(|| format!("{step}: undecodable message"))?;
+        self.text.push(format!(
+            "{step}: {from} → {to}, {} ({} bytes)",
+            msg.message_type(),
+            bytes.len()
+        ));
+        self.text.push(format!("  {}", to_hex(bytes)));
+        let mut fields = BTreeMap::new();
+        for (name, value) in msg.fields() {
+            self.text.push(format!("  {name:<16} {value}"));
+            fields.insert(name, value);
+        }
+        self.steps.push(json!({
+            "step": step, "from": from, "to": to, "type": msg.message_type().name(),
+            "hex": to_hex(bytes), "fields": fields,
+        }));
+        Ok(())
+    }
+}
+
+pub(crate) fn run(args: Args, out: &Output) -> Result<ExitCode> {
+    let profile = args.profile;
+    let module_id: [u8; 8] =
+        parse_hex_array(&args.module_id, "module id").context("--module-id")?;
+    let master = demo_master(profile);
+    let keys = derive_module_keys(profile, &master, &module_id)?;
+    let limits = Limits {
+        min_reload: 100,
+        max_reload: 50_000,
+        upper: 100_000,
+        credit_line: 2_000,
+    };
+    let mut t = Transcript {
+        steps: Vec::new(),
+        text: Vec::new(),
+    };
+
+    // Personalisation: the module gets its derived keys, the server its registration.
+    let mut data = PersonalisationData::complete(profile, module_id, &keys, limits, 5);
+    data.initial = Some(InitialCounters {
+        balance: args.balance,
+        n: 0,
+    });
+    let mut module = Module::personalised(&data).context("personalising the demo module")?;
+    let mut record = ServerRecord::new(module_id, profile, 0, limits, 5);
+    t.say(
+        "personalise",
+        format!(
+            "module {} profile {profile}, request key KCV {}, grant key KCV {}, balance {}, limits m={} M={} U={} L={}",
+            to_hex(&module_id),
+            to_hex(&profile_kcv(profile, &keys.request)?),
+            to_hex(&profile_kcv(profile, &keys.grant)?),
+            args.balance, limits.min_reload, limits.max_reload, limits.upper, limits.credit_line,
+        ),
+    );
+
+    // 1. The appliance reads the allowed range and checks the user's amount against it.
+    let status = module.status();
+    let Some((lo, hi)) = status.allowed_range() else {
+        bail!(
+            "the balance {} leaves no reload range under the upper limit {}",
+            args.balance,
+            limits.upper
+        );
+    };
+    ensure!(
+        (lo..=hi).contains(&args.amount),
+        "amount {} is outside the module's allowed range {lo}..={hi}",
+        args.amount
+    );
+    t.say(
+        "status",
+        format!(
+            "balance {}, N {}, allowed reload range {lo}..={hi}",
+            status.balance, status.n
+        ),
+    );
+
+    // 2. The module builds and MACs the request.
+    let request = module
+        .initiate_reload(args.amount)
+        .context("INITIATE RELOAD")?;
+    t.message("request", "module", "server", &request)?;
+
+    // 3. The server checks tag and N, decides, debits, stores S and the grant.
+    let mut funds = args.funds;
+    let grant = match server::classify_request(&record, &request, &keys.request) {
+        Ok(RequestAction::Fresh {
+            request: req,
+            decision,
+        }) => {
+            let outcome = match decision {
+                FreshDecision::Debit { amount } if u64::from(amount) <= funds => {
+                    funds -= u64::from(amount);
+                    DebitOutcome::Debited { amount }
+                }
+                FreshDecision::Debit { .. } => DebitOutcome::InsufficientFunds,
+                FreshDecision::Decline(reason) => DebitOutcome::Declined(reason),
+            };
+            t.say(
+                "server",
+                format!("decision {decision:?}, debit outcome {outcome:?}, account now {funds}"),
+            );
+            server::finish_fresh(&mut record, &req, outcome, &keys.grant)?
+        }
+        Ok(RequestAction::Resend { .. }) => bail!("a fresh request was taken for a retransmission"),
+        Err(rejection) => bail!("the server rejected the request: {rejection}"),
+    };
+    t.message("grant", "server", "module", &grant)?;
+
+    // The grant is "lost": the module re-issues its request, byte for byte, and the server
+    // answers the stored grant without a second debit.
+    let again = module
+        .initiate_reload(args.amount)
+        .context("re-issuing the pending request")?;
+    ensure!(
+        again == request,
+        "the re-issued request differs from the pending one"
+    );
+    match server::classify_request(&record, &again, &keys.request) {
+        Ok(RequestAction::Resend { grant: resent }) => {
+            ensure!(
+                resent == grant,
+                "the resent grant differs from the stored one"
+            );
+            t.say("retry", "grant lost; the same request was re-sent and the server answered the stored grant byte for byte, no new debit".into());
+        }
+        other => bail!("a retransmission was not recognised: {other:?}"),
+    }
+
+    // 4. The module applies the grant atomically and answers a completion ack.
+    let ack = module.apply_grant(&grant).context("APPLY GRANT")?;
+    t.message("completion", "module", "server", &ack)?;
+    server::handle_completion(&mut record, &ack, &keys.request)
+        .map_err(|r| anyhow::anyhow!("the server refused the completion ack: {r}"))?;
+
+    let after = module.status();
+    t.say(
+        "done",
+        format!(
+            "balance {} → {}, N {} → {}, server S = {}",
+            status.balance, after.balance, status.n, after.n, record.s
+        ),
+    );
+    out.emit(
+        &json!({ "profile": profile.name(), "steps": t.steps }),
+        &t.text,
+    );
+    Ok(ExitCode::SUCCESS)
+}
