@@ -212,6 +212,9 @@ pub struct CardHostConfig {
     pub copies: u32,
     /// Plain jCardSim semantics: nothing rolls back (`--no-rollback`).
     pub no_rollback: bool,
+    /// Extra jars to load applet classes from (`--applet-jar`, looked at before the host's
+    /// own classpath).
+    pub applet_jars: Vec<PathBuf>,
     /// Options for the JVM, before `-jar`.
     pub jvm_args: Vec<OsString>,
     /// Further host options, after the generated ones (e.g. `--applet-jar PATH`).
@@ -232,6 +235,7 @@ impl Default for CardHostConfig {
             cards: Vec::new(),
             copies: 1,
             no_rollback: false,
+            applet_jars: Vec::new(),
             jvm_args: Vec::new(),
             extra_args: Vec::new(),
             stderr: StderrMode::Capture,

@@ -47,7 +47,7 @@ impl CardHostProcess {
     /// Starts a card host with `config` and waits until it answers.
     ///
     /// Runs `java [jvm_args] -jar JAR --port 0 --port-file TMP/port --quiet [--card …]
-    /// [--cards N] [--no-rollback] [extra_args]`, waits for the port file (at most
+    /// [--cards N] [--applet-jar …] [--no-rollback] [extra_args]`, waits for the port file (at most
     /// `config.startup_timeout`), connects to 127.0.0.1 and lists the cards.
     ///
     /// # Errors
@@ -82,6 +82,9 @@ impl CardHostProcess {
         }
         if config.copies != 1 {
             cmd.arg("--cards").arg(config.copies.to_string());
+        }
+        for jar in &config.applet_jars {
+            cmd.arg("--applet-jar").arg(jar);
         }
         if config.no_rollback {
             cmd.arg("--no-rollback");
