@@ -5,18 +5,23 @@
 //!
 //! - `echo16/transmit_raw`: a 16-byte echo to EchoApplet, bytes straight through the backend;
 //! - `echo16/channel`: the same through [`Channel`] (encoding, Le check, trace off);
-//! - `credit/get_status`: GET STATUS (49 bytes) to the credit module, if its class is in the jar.
+//! - `credit/get_status`, `credit/debit`: GET STATUS (49 bytes out) and DEBIT (a persistent
+//!   write in a transaction) on a locked credit module, when the applet is built (in the card
+//!   host jar or `applets/credit-module/target/credit-module-*.jar`).
 //!
 //! Compare with the in-JVM rate: `java -cp applets/card-host/target/simkit-card-host.jar
 //! dev.simkit.cardhost.bench.InJvmBench 200000 16`.
 
 use std::hint::black_box;
+use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use simkit_card::credit::CreditClient;
-use simkit_card::{AppletSpec, Card, CardHostConfig, Channel, JcardsimCard};
+use simkit_card::{AppletSpec, Card, CardError, CardHostConfig, CardSpec, Channel, JcardsimCard};
 use simkit_core::apdu::{Command, LengthEncoding};
-use simkit_core::credit::commands::APPLET_AID;
+use simkit_core::credit::Limits;
+use simkit_core::credit::commands::{APPLET_AID, InitialCounters, PersonalisationData};
+use simkit_core::crypto::{ModuleKeys, Profile, SecretKey};
 
 const ECHO_AID: [u8; 7] = [0xF0, 0x53, 0x4D, 0x4B, 0x49, 0x54, 0xE1];
 
@@ -55,32 +60,74 @@ fn echo(c: &mut Criterion) {
     g.finish();
 }
 
-fn credit_status(c: &mut Criterion) {
-    let mut card = match JcardsimCard::spawn(CardHostConfig::default()) {
+/// The credit-module jar when it is built on its own (until the card host jar carries it).
+fn credit_module_jar() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("SIMKIT_CREDIT_MODULE_JAR") {
+        return Some(PathBuf::from(p));
+    }
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../applets/credit-module/target");
+    std::fs::read_dir(target)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("credit-module-") && n.ends_with(".jar"))
+        })
+}
+
+/// A locked aes-cmac module with a balance large enough for any number of 1-credit debits.
+fn personalise<C: Card>(client: &mut CreditClient<'_, C>) -> Result<(), CardError> {
+    let id = [0x42; 8];
+    let keys = ModuleKeys {
+        request: SecretKey::new(&[0x11; 16]),
+        grant: SecretKey::new(&[0x22; 16]),
+    };
+    let limits = Limits {
+        min_reload: 1,
+        max_reload: 1000,
+        upper: 2_000_000_000,
+        credit_line: 0,
+    };
+    let mut data = PersonalisationData::complete(Profile::AesCmac, id, &keys, limits, 3);
+    data.initial = Some(InitialCounters {
+        balance: 2_000_000_000,
+        n: 0,
+    });
+    client.select()?;
+    client.personalise(&data)?;
+    client.lock()
+}
+
+fn credit(c: &mut Criterion) {
+    let config = CardHostConfig {
+        cards: vec![CardSpec::new([AppletSpec::new(
+            APPLET_AID.to_vec(),
+            "dev.simkit.credit.CreditModule",
+        )])],
+        applet_jars: credit_module_jar().into_iter().collect(),
+        ..CardHostConfig::default()
+    };
+    let card = match JcardsimCard::spawn(config) {
         Ok(card) => card,
         Err(e) => {
-            eprintln!("credit bench skipped: {e}");
+            eprintln!("credit bench skipped (credit module not built?): {e}");
             return;
         }
     };
-    if let Err(e) = card.install(&AppletSpec::new(
-        APPLET_AID.to_vec(),
-        "dev.simkit.credit.CreditModule",
-    )) {
-        eprintln!("credit bench skipped (credit module not in the card host jar?): {e}");
-        return;
-    }
     let mut ch = Channel::new(card);
     let mut client = CreditClient::new(&mut ch);
-    if let Err(e) = client.select().and_then(|()| client.status().map(drop)) {
+    if let Err(e) = personalise(&mut client) {
         eprintln!("credit bench skipped: {e}");
         return;
     }
     let mut g = c.benchmark_group("credit");
     g.throughput(Throughput::Elements(1));
     g.bench_function("get_status", |b| b.iter(|| black_box(client.status())));
+    g.bench_function("debit", |b| b.iter(|| black_box(client.debit(1))));
     g.finish();
 }
 
-criterion_group!(benches, echo, credit_status);
+criterion_group!(benches, echo, credit);
 criterion_main!(benches);
