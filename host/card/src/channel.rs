@@ -7,9 +7,9 @@
 //!   until the status is something else, and concatenates the data;
 //! - **`6Cxx`**: re-issues the command once with Le = `xx` (jCardSim and T=1 cards never send
 //!   it, T=0 cards do);
-//! - **Le**: a response with more data than the command's Ne is an error
-//!   ([`CardError::ResponseTooLong`]); without an Le field no data is allowed (jCardSim does not
-//!   enforce Le, so the host must);
+//! - **Le**: a response with more data than the caller's Ne is an error
+//!   ([`CardError::ResponseTooLong`]), GET RESPONSE parts and `6Cxx` re-issues included; without
+//!   an Le field no data is allowed (jCardSim does not enforce Le, so the host must);
 //! - **chaining**: when extended length is switched off (a reader or card profile without it),
 //!   commands are encoded short and data over 255 bytes is sent as a command chain; an Ne above
 //!   256 is then asked as 256 and the rest comes through `61xx`.
@@ -231,17 +231,14 @@ impl<C: Card> Channel<C> {
         if self.raw {
             return self.exchange(cmd, ExchangeKind::Command);
         }
-        let (mut resp, le) = match self.send_chained(cmd, ExchangeKind::Command)? {
+        let mut resp = match self.send_chained(cmd, ExchangeKind::Command)? {
             Response {
                 sw: Sw::WrongLe(n), ..
-            } => {
-                let again = cmd.with_le(le_from_short(n));
-                let resp = self.send_chained(&again, ExchangeKind::Reissue)?;
-                (resp, again.le)
-            }
-            resp => (resp, cmd.le),
+            } => self.send_chained(&cmd.with_le(le_from_short(n)), ExchangeKind::Reissue)?,
+            resp => resp,
         };
-        let limit = le.unwrap_or(0);
+        // The caller's Ne is the limit, also after a 6Cxx re-issue with a larger Le.
+        let limit = cmd.le.unwrap_or(0);
         let mut count = 0;
         while let Sw::MoreAvailable(n) = resp.sw {
             check_len(limit, resp.data.len())?;
@@ -485,12 +482,24 @@ mod tests {
     #[test]
     fn wrong_le_then_61xx() {
         let mut ch = Channel::new(ScriptedCard::new([
-            ("80CA0000 01", "6C03"),
+            ("80CA0000 08", "6C03"),
             ("80CA0000 03", "0102 6101"),
             ("80C00000 01", "03 9000"),
         ]));
-        let r = ch.transmit(&Command::new(0x80, 0xCA, 0, 0).le(1)).unwrap();
+        let r = ch.transmit(&Command::new(0x80, 0xCA, 0, 0).le(8)).unwrap();
         assert_eq!(r.data, [1, 2, 3]);
+        // The caller's Ne stays the limit after the re-issue.
+        let mut ch = Channel::new(ScriptedCard::new([
+            ("80CA0000 01", "6C03"),
+            ("80CA0000 03", "010203 9000"),
+        ]));
+        let e = ch
+            .transmit(&Command::new(0x80, 0xCA, 0, 0).le(1))
+            .unwrap_err();
+        assert!(
+            matches!(e, CardError::ResponseTooLong { le: 1, got: 3 }),
+            "{e}"
+        );
     }
 
     #[test]

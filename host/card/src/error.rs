@@ -55,11 +55,11 @@ pub enum CardError {
         command: &'static str,
     },
 
-    /// The card sent more response data than the command's Le allowed (`le` 0: the command had
+    /// The card sent more response data than the caller's Le allowed (`le` 0: the command had
     /// no Le field, so no data was expected).
     #[error("response of {got} data bytes exceeds Le {le}")]
     ResponseTooLong {
-        /// The Ne of the command as sent (0 without an Le field).
+        /// The Ne of the caller's command (0 without an Le field).
         le: u32,
         /// How many data bytes came back, GET RESPONSE parts included.
         got: usize,

@@ -211,4 +211,16 @@ mod tests {
             [(vec![0xF0], String::new())]
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn card_list_never_panics(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let _ = parse_card_list(&body);
+        }
+
+        #[test]
+        fn card_list_text_never_panics(text in "([0-9]{1,3} (on|off|x) (on|off)( [0-9A-F]{0,6}=[a-z.]{0,5})*\n?){0,4}") {
+            let _ = parse_card_list(text.as_bytes());
+        }
+    }
 }
