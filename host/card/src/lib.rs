@@ -16,6 +16,35 @@
 //! This crate must not hold protocol rules: byte layouts, status-word meanings and the credit
 //! module's state machine live in `simkit-core`. It sends, receives, checks lengths and turns
 //! status words into [`CardError`]s that keep them.
+//!
+//! Every layer runs without a reader; here the credit-module client over a scripted card:
+//!
+//! ```
+//! use simkit_card::{Channel, credit::CreditClient, mock::ScriptedCard};
+//!
+//! let card = ScriptedCard::new([
+//!     ("00A4040009 F053494D4B49540101", "9000"), // SELECT
+//!     ("805E0000", "9C0D"),                      // LOCK before personalisation
+//! ]);
+//! let mut channel = Channel::new(card);
+//! let mut credit = CreditClient::new(&mut channel);
+//! credit.select()?;
+//! let err = credit.lock().unwrap_err();
+//! assert_eq!(err.to_string(), "LOCK: 9C0D personalisation incomplete");
+//! # Ok::<(), simkit_card::CardError>(())
+//! ```
+//!
+//! The same against a simulated card (what the CLI's `--card` option does):
+//!
+//! ```no_run
+//! use simkit_card::{CardUri, Channel, credit::CreditClient};
+//!
+//! let uri: CardUri = "jcardsim".parse()?; // or jcardsim://127.0.0.1:40123/0, pcsc:READER
+//! let mut channel = Channel::new(uri.open()?); // starts a card host; stops it on drop
+//! let status = CreditClient::new(&mut channel).status()?;
+//! println!("{status}");
+//! # Ok::<(), simkit_card::CardError>(())
+//! ```
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
