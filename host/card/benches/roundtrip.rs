@@ -1,0 +1,86 @@
+//! APDU round trips per second through the card host's loopback socket.
+//!
+//! `cargo bench -p simkit-card --bench roundtrip` (the card host jar must be built:
+//! `mvn -B -q -f applets/pom.xml package -DskipTests`). Criterion's "thrpt" line is APDU/s.
+//!
+//! - `echo16/transmit_raw`: a 16-byte echo to EchoApplet, bytes straight through the backend;
+//! - `echo16/channel`: the same through [`Channel`] (encoding, Le check, trace off);
+//! - `credit/get_status`: GET STATUS (49 bytes) to the credit module, if its class is in the jar.
+//!
+//! Compare with the in-JVM rate: `java -cp applets/card-host/target/simkit-card-host.jar
+//! dev.simkit.cardhost.bench.InJvmBench 200000 16`.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use simkit_card::credit::CreditClient;
+use simkit_card::{AppletSpec, Card, CardHostConfig, Channel, JcardsimCard};
+use simkit_core::apdu::{Command, LengthEncoding};
+use simkit_core::credit::commands::APPLET_AID;
+
+const ECHO_AID: [u8; 7] = [0xF0, 0x53, 0x4D, 0x4B, 0x49, 0x54, 0xE1];
+
+fn select(aid: &[u8]) -> Command {
+    Command::new(0x00, 0xA4, 0x04, 0x00).data(aid.to_vec())
+}
+
+fn echo(c: &mut Criterion) {
+    let card = match JcardsimCard::spawn(CardHostConfig::default()) {
+        Ok(card) => card,
+        Err(e) => {
+            eprintln!("roundtrip bench skipped: {e}");
+            return;
+        }
+    };
+    let mut ch = Channel::new(card);
+    if let Err(e) = ch.transmit_ok("SELECT", &select(&ECHO_AID)) {
+        eprintln!("roundtrip bench skipped: {e}");
+        return;
+    }
+    let cmd = Command::new(0x00, 0x01, 0x00, 0x00)
+        .data((0u8..16).collect::<Vec<_>>())
+        .le(16);
+    let Ok(wire) = cmd.to_bytes(LengthEncoding::Auto) else {
+        return;
+    };
+
+    let mut g = c.benchmark_group("echo16");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("transmit_raw", |b| {
+        b.iter(|| black_box(ch.card_mut().transmit_raw(black_box(&wire))))
+    });
+    g.bench_function("channel", |b| {
+        b.iter(|| black_box(ch.transmit(black_box(&cmd))))
+    });
+    g.finish();
+}
+
+fn credit_status(c: &mut Criterion) {
+    let mut card = match JcardsimCard::spawn(CardHostConfig::default()) {
+        Ok(card) => card,
+        Err(e) => {
+            eprintln!("credit bench skipped: {e}");
+            return;
+        }
+    };
+    if let Err(e) = card.install(&AppletSpec::new(
+        APPLET_AID.to_vec(),
+        "dev.simkit.credit.CreditModule",
+    )) {
+        eprintln!("credit bench skipped (credit module not in the card host jar?): {e}");
+        return;
+    }
+    let mut ch = Channel::new(card);
+    let mut client = CreditClient::new(&mut ch);
+    if let Err(e) = client.select().and_then(|()| client.status().map(drop)) {
+        eprintln!("credit bench skipped: {e}");
+        return;
+    }
+    let mut g = c.benchmark_group("credit");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("get_status", |b| b.iter(|| black_box(client.status())));
+    g.finish();
+}
+
+criterion_group!(benches, echo, credit_status);
+criterion_main!(benches);

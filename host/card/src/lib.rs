@@ -1,0 +1,34 @@
+//! Card access for simkit: everything between the pure protocol core and a card.
+//!
+//! Layers, each depending only on the one below it:
+//!
+//! - [`transport`]: the [`Card`] trait (send raw bytes, reset, exclusive transactions in
+//!   pcsc-rust's borrowing style) and the optional [`SimulatorControl`] trait for
+//!   simulator-only operations (tearing, write counts, power);
+//! - [`channel`]: [`Channel`], the one place where `61xx` (GET RESPONSE), `6Cxx` (re-issue with
+//!   the exact Le), command chaining for readers without extended length, and the Le check on
+//!   responses are handled, with an optional trace of every exchange;
+//! - backends: [`jcardsim`] (the project's card host over a loopback socket) and, later, PC/SC;
+//!   [`uri`] turns a `--card` string into an opened backend; [`mock`] is a scripted card for
+//!   tests of the layers above;
+//! - typed applet clients: [`credit`] (the credit module).
+//!
+//! This crate must not hold protocol rules: byte layouts, status-word meanings and the credit
+//! module's state machine live in `simkit-core`. It sends, receives, checks lengths and turns
+//! status words into [`CardError`]s that keep them.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod channel;
+pub mod credit;
+mod error;
+pub mod jcardsim;
+pub mod mock;
+pub mod transport;
+pub mod uri;
+
+pub use channel::{Channel, Exchange, ExchangeKind, RecordedExchange, TraceRecorder};
+pub use error::{CardError, HostProtocolError, ResponseFormatError, StartupFailure};
+pub use jcardsim::{AppletSpec, CardHostConfig, CardHostProcess, CardSpec, JcardsimCard};
+pub use transport::{Atr, Card, Disposition, SimulatorControl, Transaction};
+pub use uri::{AnyCard, CardUri};
