@@ -20,6 +20,7 @@ pub mod applet;
 pub mod commands;
 pub mod message;
 pub mod module;
+pub mod registration;
 pub mod server;
 
 /// A module identity: 8 bytes, inside every message (spec §1, §3.1).

@@ -16,7 +16,7 @@ use crate::credit::commands::{
     INS_DEBIT, INS_GET_FRAUD_LOG, INS_GET_LAST_COMPLETION, INS_GET_SERVER_ADDRESS, INS_GET_STATUS,
     INS_INITIATE_RELOAD, INS_LOCK, INS_PERSONALISE, INS_SELECT,
 };
-use crate::credit::module::{Module, ModuleError};
+use crate::credit::module::{Lifecycle, Module, ModuleError};
 use crate::status::Sw;
 
 /// Answers one command APDU the way the credit-module applet does.
@@ -63,9 +63,11 @@ fn dispatch(module: &mut Module, cmd: &Command) -> Result<Vec<u8>, Sw> {
         INS_GET_SERVER_ADDRESS => no_data(cmd).map(|()| module.server_address().to_vec()),
         INS_GET_FRAUD_LOG => no_data(cmd).map(|()| module.fraud_log()),
         INS_GET_LAST_COMPLETION => {
-            let ack = module.last_completion().map_err(sw)?;
+            if module.state().lifecycle == Lifecycle::Personalisation {
+                return Err(Sw::from_u16(0x6985));
+            }
             no_data(cmd)?;
-            Ok(ack.to_vec())
+            module.last_completion().map(|a| a.to_vec()).map_err(sw)
         }
         INS_INITIATE_RELOAD => {
             // Gate first so a wrong state wins over a wrong length, as on the card.

@@ -958,11 +958,10 @@ impl Module {
             server_address,
         } = d;
         if let Some(p) = new_profile {
-            let len = p.module_key_len();
-            if self.k_req.as_ref().is_some_and(|k| k.len() != len) {
+            // Any change of profile clears both keys, so key bytes loaded for one algorithm
+            // (say a 16-byte AES key) can never be used under another (2-key 3DES).
+            if self.state.profile != Some(p) {
                 self.k_req = None;
-            }
-            if self.k_grant.as_ref().is_some_and(|k| k.len() != len) {
                 self.k_grant = None;
             }
             self.state.profile = Some(p);
@@ -1161,9 +1160,12 @@ mod tests {
         tlv.truncate(tlv.len() - 1);
         tlv.push(0x01);
         m.personalise(&tlv).unwrap();
-        // Switching to a profile with another key length clears the stored key.
-        m.personalise(&hex!("82 01 03")).unwrap();
-        assert!(m.k_req.is_none());
+        // Re-sending the same profile keeps the keys; any other profile clears them, even one
+        // with the same key length (aes-cmac → retail-mac).
+        m.personalise(&hex!("82 01 01")).unwrap();
+        assert!(m.k_req.is_some());
+        m.personalise(&hex!("82 01 02")).unwrap();
+        assert!(m.k_req.is_none() && m.k_grant.is_none());
         m.personalise(&hex!("82 01 01")).unwrap();
         // The balance needs limits, and must lie in [−L, U].
         let init = |balance| P {

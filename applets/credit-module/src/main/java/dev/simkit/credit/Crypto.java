@@ -198,24 +198,6 @@ final class Crypto {
         }
     }
 
-    /**
-     * Moves the key of {@code role} from the key object of profile {@code from} to the one of
-     * {@code to}; both profiles have the same key length (aes-cmac and retail-mac, 16 bytes), so
-     * spec §4.11 keeps the key bytes across the profile change. The bytes pass through transient
-     * scratch, which is wiped at once.
-     */
-    void moveKey(byte role, byte from, byte to) {
-        short len = keyLength(from);
-        if (from == Constants.PROFILE_AES_CMAC) {
-            ((AESKey) key(role, from)).getKey(t, Transients.OFF_KEY);
-        } else {
-            ((DESKey) key(role, from)).getKey(t, Transients.OFF_KEY);
-        }
-        setKey(role, to, t, Transients.OFF_KEY);
-        Util.arrayFillNonAtomic(t, Transients.OFF_KEY, len, (byte) 0);
-        clearKey(role, from);
-    }
-
     // ---- tags --------------------------------------------------------------------------------
 
     /** Writes the 8-byte tag of {@code in[off..off+len)} under the key of {@code role}. */

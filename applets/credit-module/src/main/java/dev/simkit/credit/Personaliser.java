@@ -179,32 +179,21 @@ final class Personaliser {
     }
 
     /**
-     * A new profile keeps loaded keys when its key length is the same (the bytes move to the new
-     * profile's key objects) and clears them otherwise (§4.11).
+     * Any change of profile clears both keys (§4.11), even between profiles of the same key
+     * length: key bytes loaded for one algorithm are never used with another (a 16-byte AES key
+     * never becomes a 2-key 3DES key). Re-sending the profile in force changes nothing.
      */
     private void changeProfile(byte from, byte to) {
         if (from == Constants.PROFILE_NONE || from == to) {
             return;
         }
-        boolean keep = Crypto.keyLength(from) == Crypto.keyLength(to);
-        byte[] s = p.state;
         if (p.isPersonalised(Persistent.PERSO_K_REQ)) {
-            if (keep) {
-                crypto.moveKey(Crypto.ROLE_REQ, from, to);
-            } else {
-                crypto.clearKey(Crypto.ROLE_REQ, from);
-            }
+            crypto.clearKey(Crypto.ROLE_REQ, from);
         }
         if (p.isPersonalised(Persistent.PERSO_K_GRANT)) {
-            if (keep) {
-                crypto.moveKey(Crypto.ROLE_GRANT, from, to);
-            } else {
-                crypto.clearKey(Crypto.ROLE_GRANT, from);
-            }
+            crypto.clearKey(Crypto.ROLE_GRANT, from);
         }
-        if (!keep) {
-            s[Persistent.OFF_PERSO] &= (byte) ~(Persistent.PERSO_K_REQ | Persistent.PERSO_K_GRANT);
-        }
+        p.state[Persistent.OFF_PERSO] &= (byte) ~(Persistent.PERSO_K_REQ | Persistent.PERSO_K_GRANT);
     }
 
     private boolean present(byte tag) {

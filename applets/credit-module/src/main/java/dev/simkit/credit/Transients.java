@@ -31,10 +31,7 @@ final class Transients {
     static final short OFF_TLV_LEN = 122;
     /** PERSONALISE: bit per tag 81..88 seen in this command. */
     static final short OFF_TLV_SEEN = 130;
-    /** Key bytes while moved between key objects of two profiles; wiped right after. */
-    static final short OFF_KEY = 131;
-    static final short KEY_MAX = 24;
-    static final short LEN = 155;
+    static final short LEN = 131;
 
     final byte[] buf;
 

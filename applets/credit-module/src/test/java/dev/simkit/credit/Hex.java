@@ -2,22 +2,22 @@ package dev.simkit.credit;
 
 import java.util.HexFormat;
 
-/** Hex in upper case, whitespace ignored on input. */
-final class Hex {
+/** Hex in upper case, whitespace ignored on input. Public for the card host's tests (test-jar). */
+public final class Hex {
     private static final HexFormat F = HexFormat.of().withUpperCase();
 
     private Hex() {
     }
 
-    static byte[] b(String hex) {
+    public static byte[] b(String hex) {
         return F.parseHex(hex.replaceAll("\\s", ""));
     }
 
-    static String s(byte[] bytes) {
+    public static String s(byte[] bytes) {
         return F.formatHex(bytes);
     }
 
-    static byte[] cat(byte[]... parts) {
+    public static byte[] cat(byte[]... parts) {
         int n = 0;
         for (byte[] p : parts) {
             n += p.length;
@@ -31,24 +31,24 @@ final class Hex {
         return out;
     }
 
-    static byte[] u32(long v) {
+    public static byte[] u32(long v) {
         return new byte[] {(byte) (v >>> 24), (byte) (v >>> 16), (byte) (v >>> 8), (byte) v};
     }
 
-    static byte[] u16(int v) {
+    public static byte[] u16(int v) {
         return new byte[] {(byte) (v >>> 8), (byte) v};
     }
 
-    static long u32(byte[] b, int off) {
+    public static long u32(byte[] b, int off) {
         return ((b[off] & 0xFFL) << 24) | ((b[off + 1] & 0xFFL) << 16) | ((b[off + 2] & 0xFFL) << 8)
                 | (b[off + 3] & 0xFFL);
     }
 
-    static int i32(byte[] b, int off) {
+    public static int i32(byte[] b, int off) {
         return (int) u32(b, off);
     }
 
-    static int u16(byte[] b, int off) {
+    public static int u16(byte[] b, int off) {
         return ((b[off] & 0xFF) << 8) | (b[off + 1] & 0xFF);
     }
 }

@@ -14,23 +14,24 @@ import org.bouncycastle.crypto.params.KeyParameter;
 /**
  * The host side of the protocol, written independently of the applet with BouncyCastle: crypto
  * profiles, key derivation and KCVs (crypto.md), and message layouts (credit-module.md §3).
- * Test code only.
+ * Test code only. Public because the card host's tear-walk tests build messages with it (this
+ * module's test-jar carries Host and Hex only).
  */
-final class Host {
+public final class Host {
 
     private Host() {
     }
 
     /** crypto.md profile table. */
-    enum Profile {
+    public enum Profile {
         AES_CMAC(1, "aes-cmac", 16, 16),
         RETAIL_MAC(2, "retail-mac", 16, 16),
         DESX_CBC(3, "desx-cbc", 24, 24);
 
-        final int id;
-        final String name;
-        final int keyLen;
-        final int masterLen;
+        public final int id;
+        public final String name;
+        public final int keyLen;
+        public final int masterLen;
 
         Profile(int id, String name, int keyLen, int masterLen) {
             this.id = id;
@@ -39,7 +40,7 @@ final class Host {
             this.masterLen = masterLen;
         }
 
-        static Profile byName(String name) {
+        public static Profile byName(String name) {
             for (Profile p : values()) {
                 if (p.name.equals(name)) {
                     return p;
@@ -51,7 +52,7 @@ final class Host {
 
     // ---- block primitives ----------------------------------------------------------------------
 
-    static byte[] ecb(BlockCipher c, byte[] key, byte[] in) {
+    public static byte[] ecb(BlockCipher c, byte[] key, byte[] in) {
         c.init(true, new KeyParameter(key));
         byte[] out = new byte[in.length];
         for (int i = 0; i < in.length; i += c.getBlockSize()) {
@@ -61,13 +62,13 @@ final class Host {
     }
 
     /** DES-X with key DESKEY ‖ PRE ‖ POST (OpenSSL order, crypto.md §1). */
-    static byte[] desx(byte[] key, byte[] block) {
+    public static byte[] desx(byte[] key, byte[] block) {
         byte[] x = xor(block, Arrays.copyOfRange(key, 8, 16));
         byte[] y = ecb(new DESEngine(), Arrays.copyOfRange(key, 0, 8), x);
         return xor(y, Arrays.copyOfRange(key, 16, 24));
     }
 
-    static byte[] xor(byte[] a, byte[] b) {
+    public static byte[] xor(byte[] a, byte[] b) {
         byte[] out = new byte[a.length];
         for (int i = 0; i < a.length; i++) {
             out[i] = (byte) (a[i] ^ b[i]);
@@ -75,14 +76,14 @@ final class Host {
         return out;
     }
 
-    static byte[] padM2(byte[] data, int block) {
+    public static byte[] padM2(byte[] data, int block) {
         int n = (data.length / block + 1) * block;
         byte[] out = Arrays.copyOf(data, n);
         out[data.length] = (byte) 0x80;
         return out;
     }
 
-    static byte[] oddParity(byte[] k) {
+    public static byte[] oddParity(byte[] k) {
         byte[] out = k.clone();
         for (int i = 0; i < out.length; i++) {
             int b = out[i] & 0xFE;
@@ -93,7 +94,7 @@ final class Host {
 
     // ---- MACs (crypto.md §2) -----------------------------------------------------------------
 
-    static byte[] aesCmac(byte[] key, byte[] data) {
+    public static byte[] aesCmac(byte[] key, byte[] data) {
         CMac mac = new CMac(AESEngine.newInstance());
         mac.init(new KeyParameter(key));
         mac.update(data, 0, data.length);
@@ -102,7 +103,7 @@ final class Host {
         return out;
     }
 
-    static byte[] retailMac(byte[] key, byte[] data) {
+    public static byte[] retailMac(byte[] key, byte[] data) {
         ISO9797Alg3Mac mac = new ISO9797Alg3Mac(new DESEngine(), new ISO7816d4Padding());
         mac.init(new KeyParameter(key));
         mac.update(data, 0, data.length);
@@ -111,7 +112,7 @@ final class Host {
         return out;
     }
 
-    static byte[] desxCbcMac(byte[] key, byte[] data) {
+    public static byte[] desxCbcMac(byte[] key, byte[] data) {
         byte[] padded = padM2(data, 8);
         byte[] h = new byte[8];
         for (int i = 0; i < padded.length; i += 8) {
@@ -121,7 +122,7 @@ final class Host {
     }
 
     /** The 8-byte message tag of {@code data} under {@code key}. */
-    static byte[] tag(Profile p, byte[] key, byte[] data) {
+    public static byte[] tag(Profile p, byte[] key, byte[] data) {
         switch (p) {
             case AES_CMAC:
                 return Arrays.copyOf(aesCmac(key, data), 8);
@@ -135,7 +136,7 @@ final class Host {
     // ---- key derivation (crypto.md §3) and KCV (§4) --------------------------------------------
 
     /** {K_req, K_grant} derived from the issuer master key for module {@code id}. */
-    static byte[][] deriveKeys(Profile p, byte[] master, byte[] id) {
+    public static byte[][] deriveKeys(Profile p, byte[] master, byte[] id) {
         switch (p) {
             case AES_CMAC: {
                 byte[][] out = new byte[2][];
@@ -169,7 +170,7 @@ final class Host {
         }
     }
 
-    static byte[] kcv(Profile p, byte[] key) {
+    public static byte[] kcv(Profile p, byte[] key) {
         switch (p) {
             case AES_CMAC:
                 return Arrays.copyOf(ecb(AESEngine.newInstance(), key, fill(16, 0x01)), 3);
@@ -180,7 +181,7 @@ final class Host {
         }
     }
 
-    static byte[] fill(int n, int v) {
+    public static byte[] fill(int n, int v) {
         byte[] b = new byte[n];
         Arrays.fill(b, (byte) v);
         return b;
@@ -188,45 +189,45 @@ final class Host {
 
     // ---- messages (credit-module.md §3) ------------------------------------------------------
 
-    static byte[] header(Profile p, byte[] id, int type) {
+    public static byte[] header(Profile p, byte[] id, int type) {
         return Hex.cat(new byte[] {0x01, (byte) type, (byte) p.id}, id);
     }
 
-    static byte[] seal(Profile p, byte[] key, byte[] body) {
+    public static byte[] seal(Profile p, byte[] key, byte[] body) {
         return Hex.cat(body, tag(p, key, body));
     }
 
-    static byte[] request(Profile p, byte[] id, byte[] kReq, long n, long r, int b) {
+    public static byte[] request(Profile p, byte[] id, byte[] kReq, long n, long r, int b) {
         return seal(p, kReq, Hex.cat(header(p, id, 0x01), Hex.u32(n), Hex.u32(r), Hex.u32(b)));
     }
 
-    static byte[] grant(Profile p, byte[] id, byte[] kGrant, long sPrime, int status, int reason, long g,
+    public static byte[] grant(Profile p, byte[] id, byte[] kGrant, long sPrime, int status, int reason, long g,
             byte[] requestTag) {
         return seal(p, kGrant, Hex.cat(header(p, id, 0x02), Hex.u32(sPrime),
                 new byte[] {(byte) status, (byte) reason}, Hex.u32(g), requestTag));
     }
 
-    static byte[] provisional(Profile p, byte[] id, byte[] kGrant, long sPrime, byte[] requestTag) {
+    public static byte[] provisional(Profile p, byte[] id, byte[] kGrant, long sPrime, byte[] requestTag) {
         return seal(p, kGrant, Hex.cat(header(p, id, 0x03), Hex.u32(sPrime), requestTag));
     }
 
-    static byte[] completion(Profile p, byte[] id, byte[] kReq, long nPrime, int status, long g, int balance,
+    public static byte[] completion(Profile p, byte[] id, byte[] kReq, long nPrime, int status, long g, int balance,
             byte[] grantTag) {
         return seal(p, kReq, Hex.cat(header(p, id, 0x04), Hex.u32(nPrime), new byte[] {(byte) status},
                 Hex.u32(g), Hex.u32(balance), grantTag));
     }
 
-    static byte[] limitUpdate(Profile p, byte[] id, byte[] kGrant, long seq, long m, long max, int u, int l) {
+    public static byte[] limitUpdate(Profile p, byte[] id, byte[] kGrant, long seq, long m, long max, int u, int l) {
         return seal(p, kGrant, Hex.cat(header(p, id, 0x05), Hex.u32(seq), Hex.u32(m), Hex.u32(max),
                 Hex.u32(u), Hex.u32(l)));
     }
 
     /** The last 8 bytes of a message. */
-    static byte[] tagOf(byte[] msg) {
+    public static byte[] tagOf(byte[] msg) {
         return Arrays.copyOfRange(msg, msg.length - 8, msg.length);
     }
 
-    static boolean verify(Profile p, byte[] key, byte[] msg) {
+    public static boolean verify(Profile p, byte[] key, byte[] msg) {
         byte[] body = Arrays.copyOf(msg, msg.length - 8);
         return Arrays.equals(tag(p, key, body), tagOf(msg));
     }

@@ -171,21 +171,29 @@ class PersonaliseTest {
     }
 
     @Test
-    void profileChangeKeepsKeysOfTheSameLengthAndClearsOthers() {
-        Module aes = new Module(Host.Profile.AES_CMAC, Module.ID, new Card());
+    void anyProfileChangeClearsBothKeys() {
         Module.Setup s = new Module.Setup();
+        // aes-cmac → retail-mac: same key length, still cleared — a 16-byte AES key must never
+        // serve as a 2-key 3DES key. LOCK is refused until both keys are loaded again.
+        Module aes = new Module(Host.Profile.AES_CMAC, Module.ID, new Card());
         aes.card.ok(Card.personalise(aes.personalisation(s)));
-        // aes-cmac → retail-mac: the same 16 key bytes now serve as 2-key 3DES keys.
         aes.card.ok(Card.personalise(Card.tlv(0x82, new byte[] {2})));
+        aes.card.expect(0x9C0D, Card.lock());
+        Module retail = new Module(Host.Profile.RETAIL_MAC, Module.ID, aes.card);
+        aes.card.ok(Card.personalise(Card.tlv(0x84, retail.kGrant)));
+        aes.card.expect(0x9C0D, Card.lock()); // K_req is still the cleared one
+        aes.card.ok(Card.personalise(Card.tlv(0x83, retail.kReq)));
         aes.card.ok(Card.lock());
-        byte[] req = aes.card.ok(Card.initiate(10));
-        assertEquals(2, req[2]);
-        byte[] body = Arrays.copyOf(req, 23);
-        assertArrayEquals(Host.tag(Host.Profile.RETAIL_MAC, aes.kReq, body), Host.tagOf(req));
-        byte[] grant = Host.grant(Host.Profile.RETAIL_MAC, aes.id, aes.kGrant, 1, 0, 0, 10, Host.tagOf(req));
-        aes.card.ok(Card.applyGrant(grant));
+        retail.reload(10, 10);
 
-        // aes-cmac → desx-cbc: key length differs, keys cleared, LOCK refused until reloaded.
+        // retail-mac → aes-cmac and back, no keys in between: both stay cleared.
+        Module back = new Module(Host.Profile.RETAIL_MAC, Module.ID, new Card());
+        back.card.ok(Card.personalise(back.personalisation(s)));
+        back.card.ok(Card.personalise(Card.tlv(0x82, new byte[] {1})));
+        back.card.ok(Card.personalise(Card.tlv(0x82, new byte[] {2})));
+        back.card.expect(0x9C0D, Card.lock());
+
+        // aes-cmac → desx-cbc (other length): cleared as well; reloaded keys work.
         Module other = new Module(Host.Profile.AES_CMAC, Module.ID, new Card());
         other.card.ok(Card.personalise(other.personalisation(s)));
         other.card.ok(Card.personalise(Card.tlv(0x82, new byte[] {3})));
@@ -197,22 +205,21 @@ class PersonaliseTest {
         other.card.ok(Card.lock());
         desx.reload(10, 10);
 
-        // desx-cbc → retail-mac → aes-cmac: cleared, then kept.
+        // A profile change with keys in the same command: the command's keys are the new ones.
         Module fromDesx = new Module(Host.Profile.DESX_CBC, Module.ID, new Card());
         fromDesx.card.ok(Card.personalise(fromDesx.personalisation(s)));
-        fromDesx.card.ok(Card.personalise(Card.tlv(0x82, new byte[] {2})));
-        fromDesx.card.expect(0x9C0D, Card.lock());
-        Module retail = new Module(Host.Profile.RETAIL_MAC, Module.ID, fromDesx.card);
-        fromDesx.card.ok(Card.personalise(Hex.cat(Card.tlv(0x83, retail.kReq), Card.tlv(0x84, retail.kGrant))));
-        fromDesx.card.ok(Card.personalise(Card.tlv(0x82, new byte[] {1})));
+        Module now = new Module(Host.Profile.AES_CMAC, Module.ID, fromDesx.card);
+        fromDesx.card.ok(Card.personalise(Hex.cat(Card.tlv(0x82, new byte[] {1}),
+                Card.tlv(0x83, now.kReq), Card.tlv(0x84, now.kGrant))));
         fromDesx.card.ok(Card.lock());
-        byte[] r = fromDesx.card.ok(Card.initiate(10));
-        assertArrayEquals(Host.tag(Host.Profile.AES_CMAC, retail.kReq, Arrays.copyOf(r, 23)), Host.tagOf(r));
+        byte[] r = now.initiate(10);
+        assertArrayEquals(Host.tag(Host.Profile.AES_CMAC, now.kReq, Arrays.copyOf(r, 23)), Host.tagOf(r));
+        now.apply(now.grantFor(r, 10));
 
-        // Same profile again: nothing cleared.
-        Module same = new Module(Host.Profile.DESX_CBC, Module.ID, new Card());
+        // Same profile again is no change: nothing cleared.
+        Module same = new Module(Host.Profile.RETAIL_MAC, Module.ID, new Card());
         same.card.ok(Card.personalise(same.personalisation(s)));
-        same.card.ok(Card.personalise(Card.tlv(0x82, new byte[] {3})));
+        same.card.ok(Card.personalise(Card.tlv(0x82, new byte[] {2})));
         same.card.ok(Card.lock());
         same.reload(10, 10);
     }
