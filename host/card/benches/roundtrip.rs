@@ -6,14 +6,12 @@
 //! - `echo16/transmit_raw`: a 16-byte echo to EchoApplet, bytes straight through the backend;
 //! - `echo16/channel`: the same through [`Channel`] (encoding, Le check, trace off);
 //! - `credit/get_status`, `credit/debit`: GET STATUS (49 bytes out) and DEBIT (a persistent
-//!   write in a transaction) on a locked credit module, when the applet is built (in the card
-//!   host jar or `applets/credit-module/target/credit-module-*.jar`).
+//!   write in a transaction) on a locked credit module (shipped in the card host jar).
 //!
 //! Compare with the in-JVM rate: `java -cp applets/card-host/target/simkit-card-host.jar
 //! dev.simkit.cardhost.bench.InJvmBench 200000 16`.
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use simkit_card::credit::CreditClient;
@@ -60,23 +58,6 @@ fn echo(c: &mut Criterion) {
     g.finish();
 }
 
-/// The credit-module jar when it is built on its own (until the card host jar carries it).
-fn credit_module_jar() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("SIMKIT_CREDIT_MODULE_JAR") {
-        return Some(PathBuf::from(p));
-    }
-    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../applets/credit-module/target");
-    std::fs::read_dir(target)
-        .ok()?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("credit-module-") && n.ends_with(".jar"))
-        })
-}
-
 /// A locked aes-cmac module with a balance large enough for any number of 1-credit debits.
 fn personalise<C: Card>(client: &mut CreditClient<'_, C>) -> Result<(), CardError> {
     let id = [0x42; 8];
@@ -106,13 +87,12 @@ fn credit(c: &mut Criterion) {
             APPLET_AID.to_vec(),
             "dev.simkit.credit.CreditModule",
         )])],
-        applet_jars: credit_module_jar().into_iter().collect(),
         ..CardHostConfig::default()
     };
     let card = match JcardsimCard::spawn(config) {
         Ok(card) => card,
         Err(e) => {
-            eprintln!("credit bench skipped (credit module not built?): {e}");
+            eprintln!("credit bench skipped: {e}");
             return;
         }
     };

@@ -4,15 +4,11 @@
 //! resend), a bad tag, and a tear at every persistent write of APPLY GRANT followed by a retry
 //! (credited exactly once).
 //!
-//! Needs the card host jar and the credit-module applet classes: either inside the card host
-//! jar, or `applets/credit-module/target/credit-module-*.jar` (built by
-//! `mvn -B -q -f applets/credit-module/pom.xml package -DskipTests`), or the jar named by
-//! `SIMKIT_CREDIT_MODULE_JAR`.
+//! Needs the card host jar, which ships the credit module (`mvn -B -q -f applets/pom.xml
+//! package -DskipTests`).
 
 // Test helpers outside #[test] functions may unwrap too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-use std::path::{Path, PathBuf};
 
 use simkit_card::credit::{ApplyOutcome, CreditClient};
 use simkit_card::jcardsim::CardHostProcess;
@@ -28,36 +24,15 @@ use simkit_core::status::Sw;
 
 const CLASS: &str = "dev.simkit.credit.CreditModule";
 
-/// The credit-module jar when it is built on its own (until the card host jar carries it).
-fn credit_module_jar() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("SIMKIT_CREDIT_MODULE_JAR") {
-        return Some(PathBuf::from(p));
-    }
-    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../applets/credit-module/target");
-    std::fs::read_dir(target)
-        .ok()?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("credit-module-") && n.ends_with(".jar"))
-        })
-}
-
 /// A card host with one credit-module card per profile.
 fn host() -> std::sync::Arc<CardHostProcess> {
     let config = CardHostConfig {
         cards: vec![CardSpec::new([AppletSpec::new(APPLET_AID.to_vec(), CLASS)])],
         copies: u32::try_from(Profile::ALL.len()).unwrap(),
-        applet_jars: credit_module_jar().into_iter().collect(),
         ..CardHostConfig::default()
     };
     CardHostProcess::spawn(config).unwrap_or_else(|e| {
-        panic!(
-            "{e}\n(the credit module must be in the card host jar or built with \
-             `mvn -B -q -f applets/credit-module/pom.xml package -DskipTests`)"
-        )
+        panic!("{e}\n(is the card host jar older than the credit module? rebuild it)")
     })
 }
 

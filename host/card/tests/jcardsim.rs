@@ -265,6 +265,31 @@ fn attach_to_a_running_host() {
 }
 
 #[test]
+fn jcardsim_uri_starts_a_host_with_the_default_applets() {
+    let uri: CardUri = "jcardsim".parse().unwrap();
+    let mut card = uri.open().unwrap_or_else(|e| panic!("{e}"));
+    let addr = {
+        let simkit_card::AnyCard::Jcardsim(c) = &mut card else {
+            panic!("not a jcardsim card")
+        };
+        let installed = &c.list_cards().unwrap()[0].applets;
+        for (aid, class) in simkit_card::uri::DEFAULT_APPLETS {
+            assert!(
+                installed.contains(&(aid.to_vec(), (*class).to_owned())),
+                "{class}"
+            );
+        }
+        c.process().unwrap().addr()
+    };
+    let mut ch = Channel::new(card);
+    let mut credit = simkit_card::credit::CreditClient::new(&mut ch);
+    credit.select().unwrap();
+    credit.status().unwrap();
+    drop(ch);
+    assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err());
+}
+
+#[test]
 fn host_stops_when_the_last_handle_is_dropped() {
     let card = JcardsimCard::spawn(CardHostConfig::default()).unwrap_or_else(|e| panic!("{e}"));
     let process = Arc::clone(card.process().unwrap());
