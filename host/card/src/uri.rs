@@ -18,11 +18,9 @@ use crate::jcardsim::{AppletSpec, CardHostConfig, CardSpec, JcardsimCard};
 use crate::transport::{Atr, Card, Disposition, SimulatorControl};
 
 /// The applets on the card of a plain `jcardsim` URI: (AID, class name). Every class must be
-/// in the card host jar (or an `--applet-jar`), or the host does not start.
-///
-/// The backup store (`dev.simkit.backup.BackupStore` at [`simkit_core::backup::commands::AID`]) belongs here as
-/// soon as the card host jar ships it; until then listing it would make every `jcardsim` card
-/// fail to start.
+/// in the card host jar (or an `--applet-jar`), or the host does not start. The backup store
+/// (`dev.simkit.backup.BackupStore` at `F0534D4B49540201`) joins this list when its applet
+/// exists.
 pub const DEFAULT_APPLETS: &[(&[u8], &str)] =
     &[(&CREDIT_MODULE_AID, "dev.simkit.credit.CreditModule")];
 

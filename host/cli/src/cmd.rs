@@ -1,8 +1,11 @@
 //! One module per subcommand.
 
+pub(crate) mod credit;
 pub(crate) mod decode;
 pub(crate) mod demo;
 pub(crate) mod kcv;
 pub(crate) mod kdf;
 pub(crate) mod mac;
+pub(crate) mod personalise;
+pub(crate) mod sim;
 pub(crate) mod sw;

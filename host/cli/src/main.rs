@@ -2,8 +2,10 @@
 //! the grant signer). Each subcommand lives in its own file under `cmd/`; this file only parses
 //! arguments, dispatches, and turns errors into one clear line and a non-zero exit code.
 
+mod cardarg;
 mod cmd;
 mod keyarg;
+mod offline;
 mod output;
 
 use std::process::ExitCode;
@@ -35,9 +37,15 @@ enum Command {
     Sw(cmd::sw::Args),
     /// Recognise and decode a command APDU, a response APDU or a credit-module message.
     Decode(cmd::decode::Args),
-    /// Play one full reload round between the credit-module state machine and the server
-    /// policy, in memory, printing every message decoded.
+    /// Personalise a simulated card and play one full reload round against it, printing every
+    /// message decoded (the README's main job).
     Demo(cmd::demo::Args),
+    /// Personalise a credit module from a profile file and write its registration record.
+    Personalise(cmd::personalise::Args),
+    /// The credit module: status, debit, fraud log, limits, reload.
+    Credit(cmd::credit::Args),
+    /// Run simulated cards that keep their state across commands (prints their URIs).
+    Sim(cmd::sim::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +58,9 @@ fn main() -> ExitCode {
         Command::Sw(args) => cmd::sw::run(args, &out),
         Command::Decode(args) => cmd::decode::run(args, &out),
         Command::Demo(args) => cmd::demo::run(args, &out),
+        Command::Personalise(args) => cmd::personalise::run(args, &out),
+        Command::Credit(args) => cmd::credit::run(args, &out),
+        Command::Sim(args) => cmd::sim::run(args, &out),
     };
     match result {
         Ok(code) => code,

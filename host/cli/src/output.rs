@@ -15,6 +15,11 @@ impl Output {
         Self { json }
     }
 
+    /// True when `--json` was given.
+    pub(crate) fn is_json(&self) -> bool {
+        self.json
+    }
+
     /// Print a result: `value` with `--json`, otherwise the text lines.
     pub(crate) fn emit(&self, value: &Value, text: &[String]) {
         if self.json {

@@ -332,7 +332,7 @@ fn sw_meanings() {
 
 /// The demo's JSON transcript, for one profile.
 fn demo(profile: &str) -> serde_json::Value {
-    let out = ok(&["--json", "demo", "--profile", profile]);
+    let out = ok(&["--json", "demo", "--in-memory", "--profile", profile]);
     serde_json::from_str(&out).unwrap()
 }
 
@@ -367,7 +367,7 @@ fn demo_plays_a_full_round_for_every_profile() {
 
 #[test]
 fn demo_refuses_an_amount_outside_the_range() {
-    let e = fails(&["demo", "--amount", "99"]);
+    let e = fails(&["demo", "--in-memory", "--amount", "99"]);
     assert!(e.contains("outside the module's allowed range"), "{e}");
 }
 

@@ -1,9 +1,11 @@
-//! `simkit demo`: one complete credit-module reload round, played in memory between the module
-//! state machine and the server policy of `simkit-core`, with every message printed decoded.
+//! `simkit demo`: the README's main job. Personalises a simulated card (`--card`, by default a
+//! fresh jCardSim card running the credit-module applet), then plays one complete reload round
+//! against it with the offline grant signer, printing every message decoded. On the way the grant
+//! is "lost" and the request retried, to show that a retransmission is answered byte for byte
+//! without a second debit.
 //!
-//! It is the README's "main job" until the simulated card and the grant signer exist: the same
-//! bytes a card and a server would exchange, with a lost grant retried on the way to show that a
-//! retransmission is answered byte for byte without a second debit.
+//! `--in-memory` plays the same round between the pure state machines of `simkit-core` instead of
+//! a card (no Java needed).
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -20,6 +22,11 @@ use simkit_core::crypto::kdf::derive_module_keys;
 use simkit_core::crypto::key::{SecretKey, profile_kcv};
 use simkit_core::hexutil::{parse_hex_array, to_hex};
 
+use simkit_card::credit::CreditClient;
+use simkit_core::credit::registration::Registration;
+
+use crate::cardarg::CardArg;
+use crate::offline::{Answer, OfflineSigner};
 use crate::output::Output;
 
 /// Arguments of `simkit demo`.
@@ -40,6 +47,11 @@ pub(crate) struct Args {
     /// Module id (8 bytes, hex).
     #[arg(long, default_value = "0102030405060708")]
     module_id: String,
+    /// Play between the pure state machines instead of a card (`--card` is then ignored).
+    #[arg(long)]
+    in_memory: bool,
+    #[command(flatten)]
+    card: CardArg,
 }
 
 /// A fixed, public demo master key per profile: the demo is reproducible and holds no secret.
@@ -86,6 +98,149 @@ impl Transcript {
 }
 
 pub(crate) fn run(args: Args, out: &Output) -> Result<ExitCode> {
+    if args.in_memory {
+        run_in_memory(&args, out)
+    } else {
+        run_on_card(&args, out)
+    }
+}
+
+const DEMO_LIMITS: Limits = Limits {
+    min_reload: 100,
+    max_reload: 50_000,
+    upper: 100_000,
+    credit_line: 2_000,
+};
+
+/// The round on a card, through the same client and offline signer as `simkit credit reload`.
+fn run_on_card(args: &Args, out: &Output) -> Result<ExitCode> {
+    let profile = args.profile;
+    let module_id: [u8; 8] =
+        parse_hex_array(&args.module_id, "module id").context("--module-id")?;
+    let master = demo_master(profile);
+    let keys = derive_module_keys(profile, &master, &module_id)?;
+    let mut t = Transcript {
+        steps: Vec::new(),
+        text: Vec::new(),
+    };
+
+    // The signer's files live in a temporary directory that goes with the demo.
+    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    let reg_path = dir.path().join("registration.json");
+    let registration = Registration::new(
+        module_id,
+        profile,
+        &master,
+        0,
+        args.balance,
+        DEMO_LIMITS,
+        5,
+        "https://reload.example/v1".into(),
+    )?;
+    std::fs::write(&reg_path, serde_json::to_string_pretty(&registration)?)?;
+    let mut signer = OfflineSigner::open(&reg_path, &master)?;
+
+    let (mut channel, uri) = args.card.open()?;
+    let mut card = CreditClient::new(&mut channel);
+    card.select().context("selecting the credit module")?;
+    let mut data = PersonalisationData::complete(profile, module_id, &keys, DEMO_LIMITS, 5);
+    data.initial = Some(InitialCounters {
+        balance: args.balance,
+        n: 0,
+    });
+    data.server_address = Some(registration.server_address.clone().into_bytes());
+    card.personalise(&data).context("PERSONALISE")?;
+    card.lock().context("LOCK")?;
+    t.say(
+        "personalise",
+        format!(
+            "card {uri}: module {} profile {profile}, master KCV {}, request key KCV {}, grant key KCV {}, balance {}",
+            to_hex(&module_id), registration.master_key_kcv, registration.request_key_kcv,
+            registration.grant_key_kcv, args.balance,
+        ),
+    );
+
+    let status = card.status().context("GET STATUS")?;
+    let Some((lo, hi)) = status.allowed_range() else {
+        bail!(
+            "the balance {} leaves no reload range under the upper limit {}",
+            args.balance,
+            DEMO_LIMITS.upper
+        );
+    };
+    ensure!(
+        (lo..=hi).contains(&args.amount),
+        "amount {} is outside the module's allowed range {lo}..={hi}",
+        args.amount
+    );
+    t.say(
+        "status",
+        format!(
+            "balance {}, N {}, allowed reload range {lo}..={hi}",
+            status.balance, status.n
+        ),
+    );
+
+    let request = card
+        .initiate_reload(args.amount)
+        .context("INITIATE RELOAD")?
+        .to_bytes();
+    t.message("request", "card", "signer", &request)?;
+    let Answer::Fresh(grant) = signer.reload(&request)? else {
+        bail!("a fresh request was taken for a retransmission");
+    };
+    t.message("grant", "signer", "card", &grant)?;
+
+    let again = card
+        .initiate_reload(args.amount)
+        .context("INITIATE RELOAD (retry)")?
+        .to_bytes();
+    ensure!(
+        again == request,
+        "the re-issued request differs from the pending one"
+    );
+    let Answer::Resent(resent) = signer.reload(&again)? else {
+        bail!("a retransmission was taken for a new request");
+    };
+    ensure!(
+        resent == grant,
+        "the resent grant differs from the stored one"
+    );
+    t.say("retry", "grant lost; the card re-issued the same request and the signer answered the stored grant byte for byte, no new debit".into());
+
+    let ack = card
+        .apply_grant(&grant)
+        .context("APPLY GRANT")?
+        .ack()
+        .to_bytes();
+    t.message("completion", "card", "signer", &ack)?;
+    signer.completion(&ack)?;
+    let after = card.status().context("GET STATUS")?;
+    t.say(
+        "done",
+        format!(
+            "balance {} → {}, N {} → {}, signer S = {}, debits {:?}",
+            status.balance,
+            after.balance,
+            status.n,
+            after.n,
+            signer.record().s,
+            signer
+                .debits()
+                .iter()
+                .map(|d| (d.n, d.amount))
+                .collect::<Vec<_>>(),
+        ),
+    );
+    out.emit(
+        &json!({ "profile": profile.name(), "card": uri.to_string(), "steps": t.steps }),
+        &t.text,
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The round between the pure state machines.
+fn run_in_memory(args: &Args, out: &Output) -> Result<ExitCode> {
     let profile = args.profile;
     let module_id: [u8; 8] =
         parse_hex_array(&args.module_id, "module id").context("--module-id")?;

@@ -1,0 +1,40 @@
+//! The `--card` option shared by every command that talks to a card, and opening it.
+//!
+//! `jcardsim` (the default) starts the bundled card host with a fresh simulated card that lives
+//! as long as the command; `jcardsim://HOST:PORT[/INDEX]` attaches to a card host that is already
+//! running (`simkit sim` starts one), so a card keeps its state across commands.
+
+use anyhow::{Context, Result};
+use simkit_card::{AnyCard, CardUri, Channel};
+
+/// Environment variable that sets the default of `--card`.
+pub(crate) const CARD_ENV: &str = "SIMKIT_CARD";
+
+/// The card option of a subcommand.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct CardArg {
+    /// The card: `jcardsim` (a fresh simulated card for this command), `jcardsim://HOST:PORT[/N]`
+    /// (card N of a running `simkit sim`), or `pcsc:READER`.
+    #[arg(long, env = CARD_ENV, default_value = "jcardsim")]
+    pub(crate) card: String,
+}
+
+impl CardArg {
+    /// Opens the card and wraps it in a channel (GET RESPONSE, 6Cxx and Le handled there).
+    pub(crate) fn open(&self) -> Result<(Channel<AnyCard>, CardUri)> {
+        let uri: CardUri = self
+            .card
+            .parse()
+            .with_context(|| format!("--card {}", self.card))?;
+        let card = uri.open().with_context(|| format!("opening card {uri}"))?;
+        Ok((Channel::new(card), uri))
+    }
+
+    /// A note for the user when the card disappears with the command.
+    pub(crate) fn ephemeral_note(uri: &CardUri) -> Option<&'static str> {
+        matches!(uri, CardUri::Jcardsim).then_some(
+            "note: --card jcardsim used a fresh simulated card that ends with this command; \
+             start one that stays with `simkit sim` and pass its jcardsim://… URI",
+        )
+    }
+}
