@@ -56,7 +56,19 @@ fn echo(c: &mut Criterion) {
         b.iter(|| black_box(ch.transmit(black_box(&cmd))))
     });
     g.finish();
+
+    // The same APDU pipelined: 64 per iteration, 32 in flight.
+    let batch = vec![wire.clone(); PIPELINE_BATCH];
+    let mut g = c.benchmark_group("echo16");
+    g.throughput(Throughput::Elements(PIPELINE_BATCH as u64));
+    g.bench_function("pipelined_w32", |b| {
+        b.iter(|| black_box(ch.card_mut().transmit_pipelined(black_box(&batch), 32)))
+    });
+    g.finish();
 }
+
+/// APDUs per pipelined iteration.
+const PIPELINE_BATCH: usize = 64;
 
 /// A locked aes-cmac module with a balance large enough for any number of 1-credit debits.
 fn personalise<C: Card>(client: &mut CreditClient<'_, C>) -> Result<(), CardError> {
@@ -106,6 +118,21 @@ fn credit(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("get_status", |b| b.iter(|| black_box(client.status())));
     g.bench_function("debit", |b| b.iter(|| black_box(client.debit(1))));
+    g.finish();
+
+    // Pipelined: the applet's own work per APDU, with the loopback round trip paid per window.
+    let wire = |cmd: Command| cmd.to_bytes(LengthEncoding::Auto).unwrap_or_default();
+    let status = vec![wire(simkit_core::credit::commands::get_status()); PIPELINE_BATCH];
+    let debit = vec![wire(simkit_core::credit::commands::debit(1)); PIPELINE_BATCH];
+    let card = client.channel().card_mut();
+    let mut g = c.benchmark_group("credit");
+    g.throughput(Throughput::Elements(PIPELINE_BATCH as u64));
+    g.bench_function("get_status_pipelined_w32", |b| {
+        b.iter(|| black_box(card.transmit_pipelined(black_box(&status), 32)))
+    });
+    g.bench_function("debit_pipelined_w32", |b| {
+        b.iter(|| black_box(card.transmit_pipelined(black_box(&debit), 32)))
+    });
     g.finish();
 }
 

@@ -368,16 +368,53 @@ impl JcardsimCard {
     /// stream at an unknown position, so the connection is not used again.
     fn request(&mut self, op: Op, payload: &[u8]) -> Result<Vec<u8>, CardError> {
         if self.broken {
-            return Err(CardError::Transport(std::io::Error::new(
-                std::io::ErrorKind::NotConnected,
-                "connection to the card host was broken by an earlier error",
-            )));
+            return Err(broken_connection());
         }
         let r = self.conn.request(op, self.index, payload);
         if matches!(r, Err(CardError::Transport(_) | CardError::HostProtocol(_))) {
             self.broken = true;
         }
         r
+    }
+
+    /// Sends `apdus` in order with up to `window` of them in flight at once, and returns each
+    /// one's response (data ‖ SW) or error, in order. The card processes them exactly as if they
+    /// were sent one by one — the host answers a connection strictly in order — but the loopback
+    /// round trip is paid once per window instead of once per APDU. For scripts whose commands
+    /// do not depend on earlier responses (conformance replays, benchmarks). `window` is clamped
+    /// to 1..=64, which keeps the bytes in flight far below the socket buffers (no deadlock).
+    ///
+    /// # Errors
+    /// A transport or protocol error breaks the connection and ends the whole call; per-APDU
+    /// outcomes such as [`CardError::PowerLost`] are returned in the list.
+    pub fn transmit_pipelined(
+        &mut self,
+        apdus: &[Vec<u8>],
+        window: usize,
+    ) -> Result<Vec<Result<Vec<u8>, CardError>>, CardError> {
+        if self.broken {
+            return Err(broken_connection());
+        }
+        let window = window.clamp(1, 64);
+        let mut out = Vec::with_capacity(apdus.len());
+        let mut sent = 0;
+        while out.len() < apdus.len() {
+            while sent < apdus.len() && sent - out.len() < window {
+                if let Err(e) = self.conn.send(Op::Transmit, self.index, &apdus[sent]) {
+                    self.broken = true;
+                    return Err(e);
+                }
+                sent += 1;
+            }
+            match self.conn.receive() {
+                Err(e @ (CardError::Transport(_) | CardError::HostProtocol(_))) => {
+                    self.broken = true;
+                    return Err(e);
+                }
+                r => out.push(r),
+            }
+        }
+        Ok(out)
     }
 
     fn request_empty(&mut self, op: Op, payload: &[u8]) -> Result<(), CardError> {
@@ -438,6 +475,14 @@ impl SimulatorControl for JcardsimCard {
         self.atr = Atr::new(self.request(Op::PowerOn, &[])?);
         Ok(self.atr.clone())
     }
+}
+
+/// The error of every request on a connection an earlier transport error left out of step.
+fn broken_connection() -> CardError {
+    CardError::Transport(std::io::Error::new(
+        std::io::ErrorKind::NotConnected,
+        "connection to the card host was broken by an earlier error",
+    ))
 }
 
 #[cfg(test)]

@@ -84,6 +84,14 @@ impl Connection {
         card: u8,
         payload: &[u8],
     ) -> Result<Vec<u8>, CardError> {
+        self.send(op, card, payload)?;
+        self.receive()
+    }
+
+    /// Writes one request frame without waiting for its response. The host answers requests
+    /// of a connection strictly in order, so a caller may send several and then
+    /// [`receive`](Self::receive) as many responses (pipelining).
+    pub(crate) fn send(&mut self, op: Op, card: u8, payload: &[u8]) -> Result<(), CardError> {
         let len = u32::try_from(payload.len() + 2)
             .ok()
             .filter(|&l| l <= MAX_FRAME)
@@ -99,7 +107,12 @@ impl Connection {
         self.out.push(card);
         self.out.extend_from_slice(payload);
         self.stream.get_mut().write_all(&self.out)?;
+        Ok(())
+    }
 
+    /// Reads the next response frame: the payload of an OK response, or the error its status
+    /// means (the frame is consumed either way, so the connection stays in step).
+    pub(crate) fn receive(&mut self) -> Result<Vec<u8>, CardError> {
         let mut head = [0u8; 4];
         self.stream.read_exact(&mut head)?;
         let len = u32::from_be_bytes(head);
