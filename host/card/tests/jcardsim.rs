@@ -431,7 +431,10 @@ fn pipelined_transmits_answer_in_order_like_single_ones() {
     let mut apdus: Vec<Vec<u8>> = vec![wire(&select(&ECHO_AID))];
     apdus.extend((0u8..100).map(|i| wire(&echo(&[i; 5]))));
     apdus.insert(50, wire(&Command::new(0x00, 0x02, 0, 0)));
-    let one_by_one: Vec<Vec<u8>> = apdus.iter().map(|a| card.transmit_raw(a).unwrap()).collect();
+    let one_by_one: Vec<Vec<u8>> = apdus
+        .iter()
+        .map(|a| card.transmit_raw(a).unwrap())
+        .collect();
     for window in [1, 7, 32, 1000] {
         let piped: Vec<Vec<u8>> = card
             .transmit_pipelined(&apdus, window)
@@ -443,5 +446,8 @@ fn pipelined_transmits_answer_in_order_like_single_ones() {
     }
     assert_eq!(one_by_one[50], [0x6D, 0x00]);
     // apdus[i] echoes i - 1, shifted by one after the inserted error.
-    assert_eq!(one_by_one[51], [[49u8; 5].as_slice(), &[0x90, 0x00]].concat());
+    assert_eq!(
+        one_by_one[51],
+        [[49u8; 5].as_slice(), &[0x90, 0x00]].concat()
+    );
 }

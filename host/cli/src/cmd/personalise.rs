@@ -129,10 +129,15 @@ pub(crate) fn load_profile(path: &Path) -> Result<Loaded> {
             p.initial.balance
         );
     }
+    // A relative key file is relative to the profile, like any path inside a config file.
+    let key_file = p.master_key.file.as_ref().map(|f| match path.parent() {
+        Some(dir) if f.is_relative() => dir.join(f),
+        _ => f.clone(),
+    });
     let master: SecretKey = load_key(
         None,
         p.master_key.env.as_deref(),
-        p.master_key.file.as_ref(),
+        key_file.as_ref(),
         "[master_key]",
     )
     .with_context(|| where_("[master_key]"))?;
