@@ -399,12 +399,19 @@ impl JcardsimCard {
         let mut out = Vec::with_capacity(apdus.len());
         let mut sent = 0;
         while out.len() < apdus.len() {
-            while sent < apdus.len() && sent - out.len() < window {
-                if let Err(e) = self.conn.send(Op::Transmit, self.index, &apdus[sent]) {
+            // Refill when half the window has been answered, in one write.
+            if sent - out.len() <= window / 2 {
+                while sent < apdus.len() && sent - out.len() < window {
+                    if let Err(e) = self.conn.queue(Op::Transmit, self.index, &apdus[sent]) {
+                        self.broken = true;
+                        return Err(e);
+                    }
+                    sent += 1;
+                }
+                if let Err(e) = self.conn.flush() {
                     self.broken = true;
                     return Err(e);
                 }
-                sent += 1;
             }
             match self.conn.receive() {
                 Err(e @ (CardError::Transport(_) | CardError::HostProtocol(_))) => {

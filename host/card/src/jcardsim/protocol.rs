@@ -92,6 +92,14 @@ impl Connection {
     /// of a connection strictly in order, so a caller may send several and then
     /// [`receive`](Self::receive) as many responses (pipelining).
     pub(crate) fn send(&mut self, op: Op, card: u8, payload: &[u8]) -> Result<(), CardError> {
+        self.out.clear();
+        self.queue(op, card, payload)?;
+        self.flush()
+    }
+
+    /// Appends one request frame to the outgoing buffer without writing it; [`flush`](Self::flush)
+    /// writes every queued frame in one system call.
+    pub(crate) fn queue(&mut self, op: Op, card: u8, payload: &[u8]) -> Result<(), CardError> {
         let len = u32::try_from(payload.len() + 2)
             .ok()
             .filter(|&l| l <= MAX_FRAME)
@@ -101,13 +109,18 @@ impl Connection {
                     "request larger than the card host's 1 MiB frame limit",
                 )
             })?;
-        self.out.clear();
         self.out.extend_from_slice(&len.to_be_bytes());
         self.out.push(op as u8);
         self.out.push(card);
         self.out.extend_from_slice(payload);
-        self.stream.get_mut().write_all(&self.out)?;
         Ok(())
+    }
+
+    /// Writes the queued frames and empties the queue.
+    pub(crate) fn flush(&mut self) -> Result<(), CardError> {
+        let r = self.stream.get_mut().write_all(&self.out);
+        self.out.clear();
+        Ok(r?)
     }
 
     /// Reads the next response frame: the payload of an OK response, or the error its status

@@ -165,13 +165,19 @@ final class Connection {
         byte[] head = ByteBuffer.allocate(5).putInt(1 + payload.length).put((byte) status).array();
         out.write(head);
         out.write(payload);
-        out.flush();
+        // A pipelining client has further requests waiting: answer them first and write all the
+        // responses in one go. Only a request that is already (partly) here defers the flush,
+        // and a client writes whole frames, so the next read never waits on a response held back.
+        if (in.available() == 0) {
+            out.flush();
+        }
     }
 
     /** Reports a framing error and gives up on the connection (best effort: peer may be gone). */
     private void fatal(String message) {
         try {
             send(Protocol.ERROR, utf8(message));
+            out.flush();
         } catch (IOException e) {
             // peer already closed
         }
