@@ -413,3 +413,36 @@ fn decode_commands_and_responses() {
     fails(&["decode", "0"]);
     fails(&["decode", "--as", "message", "0101"]);
 }
+
+/// applet-spec/crypto.md §5.1, step by step, as the spec tells a reader to reproduce it.
+#[test]
+fn crypto_spec_worked_example_holds() {
+    let master = "404142434445464748494A4B4C4D4E4F";
+    let k_req = ok(&[
+        "mac",
+        "--alg",
+        "aes-cmac",
+        "--key",
+        master,
+        "--data",
+        "000000000000000000000010000080010102030405060708",
+    ]);
+    assert_eq!(k_req, "A05A6BF831CCEAEB49FD1C1C309416C2");
+    assert_eq!(ok(&["kcv", "--alg", "aes", "--key", &k_req]), "62A371");
+    let tag = ok(&[
+        "mac",
+        "--alg",
+        "aes-cmac",
+        "--key",
+        &k_req,
+        "--data",
+        "010101010203040506070800000000000009C4000005DC",
+        "--tag-len",
+        "8",
+    ]);
+    assert_eq!(tag, "04392E6CC1487D82");
+    assert_eq!(
+        demo_message(&demo("aes-cmac"), "request"),
+        "010101010203040506070800000000000009C4000005DC04392E6CC1487D82"
+    );
+}
