@@ -53,6 +53,7 @@ pub mod credit;
 mod error;
 pub mod jcardsim;
 pub mod mock;
+pub mod model;
 pub mod transport;
 pub mod uri;
 

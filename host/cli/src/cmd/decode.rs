@@ -5,7 +5,6 @@
 //! type, algorithm and exact length make false positives unlikely), then a command APDU whose
 //! CLA/INS is one the simkit applets or ISO 7816-4 define, then a response (data ‖ SW).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -20,7 +19,7 @@ use simkit_core::crypto::kdf::derive_module_keys;
 use simkit_core::crypto::key::SecretKey;
 use simkit_core::hexutil::{parse_hex, to_hex};
 
-use crate::keyarg::load_key;
+use crate::keyarg::{KeyArgs, MasterArgs};
 use crate::output::Output;
 
 /// What to decode the bytes as.
@@ -44,25 +43,13 @@ pub(crate) struct Args {
     /// How to read the bytes.
     #[arg(long = "as", value_enum, default_value = "auto")]
     as_: As,
-    /// Module key (hex) to verify a message's tag: K_req for requests and completion acks,
-    /// K_grant for grants, provisional acks and limit updates.
-    #[arg(long, conflicts_with_all = ["master", "master_env", "master_file"])]
-    key: Option<String>,
-    /// Read the module key from this environment variable.
-    #[arg(long, value_name = "VAR")]
-    key_env: Option<String>,
-    /// Read the module key from this file.
-    #[arg(long, value_name = "FILE")]
-    key_file: Option<PathBuf>,
-    /// Issuer master key (hex): the module keys are derived from it and the message's module id.
-    #[arg(long)]
-    master: Option<String>,
-    /// Read the master key from this environment variable.
-    #[arg(long, value_name = "VAR")]
-    master_env: Option<String>,
-    /// Read the master key from this file.
-    #[arg(long, value_name = "FILE")]
-    master_file: Option<PathBuf>,
+    /// Module key to verify a message's tag: K_req for requests and completion acks, K_grant
+    /// for grants, provisional acks and limit updates.
+    #[command(flatten)]
+    key: KeyArgs,
+    /// Or the issuer master key: the module keys are derived from it and the message's module id.
+    #[command(flatten)]
+    master: MasterArgs,
     /// Expected crypto profile; a message of another profile is reported as a mismatch.
     #[arg(long)]
     profile: Option<Profile>,
@@ -105,23 +92,10 @@ pub(crate) fn run(args: Args, out: &Output) -> Result<ExitCode> {
 }
 
 fn verifier(args: &Args) -> Result<Verifier> {
-    let any_key = args.key.is_some() || args.key_env.is_some() || args.key_file.is_some();
-    let any_master =
-        args.master.is_some() || args.master_env.is_some() || args.master_file.is_some();
-    Ok(match (any_key, any_master) {
+    Ok(match (args.key.is_given(), args.master.is_given()) {
         (false, false) => Verifier::None,
-        (true, false) => Verifier::ModuleKey(load_key(
-            args.key.as_deref(),
-            args.key_env.as_deref(),
-            args.key_file.as_ref(),
-            "module key",
-        )?),
-        (false, true) => Verifier::Master(load_key(
-            args.master.as_deref(),
-            args.master_env.as_deref(),
-            args.master_file.as_ref(),
-            "master key",
-        )?),
+        (true, false) => Verifier::ModuleKey(args.key.load("module key")?),
+        (false, true) => Verifier::Master(args.master.load()?),
         (true, true) => bail!("give either a module key or a master key, not both"),
     })
 }

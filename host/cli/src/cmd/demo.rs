@@ -4,26 +4,25 @@
 //! is "lost" and the request retried, to show that a retransmission is answered byte for byte
 //! without a second debit.
 //!
-//! `--in-memory` plays the same round between the pure state machines of `simkit-core` instead of
-//! a card (no Java needed).
+//! `--in-memory` plays the same round, through the same client and signer, against a card backed
+//! by `simkit-core`'s reference model of the applet instead of the simulator (no Java needed).
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::{Value, json};
+use simkit_card::credit::CreditClient;
+use simkit_card::model::ModelCard;
+use simkit_card::{Card, Channel};
 use simkit_core::credit::Limits;
 use simkit_core::credit::commands::{InitialCounters, PersonalisationData};
 use simkit_core::credit::message::Message;
-use simkit_core::credit::module::Module;
-use simkit_core::credit::server::{self, DebitOutcome, FreshDecision, RequestAction, ServerRecord};
+use simkit_core::credit::registration::Registration;
 use simkit_core::crypto::Profile;
 use simkit_core::crypto::kdf::derive_module_keys;
-use simkit_core::crypto::key::{SecretKey, profile_kcv};
+use simkit_core::crypto::key::SecretKey;
 use simkit_core::hexutil::{parse_hex_array, to_hex};
-
-use simkit_card::credit::CreditClient;
-use simkit_core::credit::registration::Registration;
 
 use crate::cardarg::CardArg;
 use crate::offline::{Answer, OfflineSigner};
@@ -99,9 +98,11 @@ impl Transcript {
 
 pub(crate) fn run(args: Args, out: &Output) -> Result<ExitCode> {
     if args.in_memory {
-        run_in_memory(&args, out)
+        let mut channel = Channel::new(ModelCard::new());
+        play(&mut channel, "in-memory reference model", &args, out)
     } else {
-        run_on_card(&args, out)
+        let (mut channel, uri) = args.card.open()?;
+        play(&mut channel, &uri.to_string(), &args, out)
     }
 }
 
@@ -113,7 +114,12 @@ const DEMO_LIMITS: Limits = Limits {
 };
 
 /// The round on a card, through the same client and offline signer as `simkit credit reload`.
-fn run_on_card(args: &Args, out: &Output) -> Result<ExitCode> {
+fn play<C: Card>(
+    channel: &mut Channel<C>,
+    card_name: &str,
+    args: &Args,
+    out: &Output,
+) -> Result<ExitCode> {
     let profile = args.profile;
     let module_id: [u8; 8] =
         parse_hex_array(&args.module_id, "module id").context("--module-id")?;
@@ -140,8 +146,7 @@ fn run_on_card(args: &Args, out: &Output) -> Result<ExitCode> {
     std::fs::write(&reg_path, serde_json::to_string_pretty(&registration)?)?;
     let mut signer = OfflineSigner::open(&reg_path, &master)?;
 
-    let (mut channel, uri) = args.card.open()?;
-    let mut card = CreditClient::new(&mut channel);
+    let mut card = CreditClient::new(channel);
     card.select().context("selecting the credit module")?;
     let mut data = PersonalisationData::complete(profile, module_id, &keys, DEMO_LIMITS, 5);
     data.initial = Some(InitialCounters {
@@ -154,7 +159,7 @@ fn run_on_card(args: &Args, out: &Output) -> Result<ExitCode> {
     t.say(
         "personalise",
         format!(
-            "card {uri}: module {} profile {profile}, master KCV {}, request key KCV {}, grant key KCV {}, balance {}",
+            "card {card_name}: module {} profile {profile}, master KCV {}, request key KCV {}, grant key KCV {}, balance {}",
             to_hex(&module_id), registration.master_key_kcv, registration.request_key_kcv,
             registration.grant_key_kcv, args.balance,
         ),
@@ -233,139 +238,7 @@ fn run_on_card(args: &Args, out: &Output) -> Result<ExitCode> {
         ),
     );
     out.emit(
-        &json!({ "profile": profile.name(), "card": uri.to_string(), "steps": t.steps }),
-        &t.text,
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-/// The round between the pure state machines.
-fn run_in_memory(args: &Args, out: &Output) -> Result<ExitCode> {
-    let profile = args.profile;
-    let module_id: [u8; 8] =
-        parse_hex_array(&args.module_id, "module id").context("--module-id")?;
-    let master = demo_master(profile);
-    let keys = derive_module_keys(profile, &master, &module_id)?;
-    let limits = Limits {
-        min_reload: 100,
-        max_reload: 50_000,
-        upper: 100_000,
-        credit_line: 2_000,
-    };
-    let mut t = Transcript {
-        steps: Vec::new(),
-        text: Vec::new(),
-    };
-
-    // Personalisation: the module gets its derived keys, the server its registration.
-    let mut data = PersonalisationData::complete(profile, module_id, &keys, limits, 5);
-    data.initial = Some(InitialCounters {
-        balance: args.balance,
-        n: 0,
-    });
-    let mut module = Module::personalised(&data).context("personalising the demo module")?;
-    let mut record = ServerRecord::new(module_id, profile, 0, limits, 5);
-    t.say(
-        "personalise",
-        format!(
-            "module {} profile {profile}, request key KCV {}, grant key KCV {}, balance {}, limits m={} M={} U={} L={}",
-            to_hex(&module_id),
-            to_hex(&profile_kcv(profile, &keys.request)?),
-            to_hex(&profile_kcv(profile, &keys.grant)?),
-            args.balance, limits.min_reload, limits.max_reload, limits.upper, limits.credit_line,
-        ),
-    );
-
-    // 1. The appliance reads the allowed range and checks the user's amount against it.
-    let status = module.status();
-    let Some((lo, hi)) = status.allowed_range() else {
-        bail!(
-            "the balance {} leaves no reload range under the upper limit {}",
-            args.balance,
-            limits.upper
-        );
-    };
-    ensure!(
-        (lo..=hi).contains(&args.amount),
-        "amount {} is outside the module's allowed range {lo}..={hi}",
-        args.amount
-    );
-    t.say(
-        "status",
-        format!(
-            "balance {}, N {}, allowed reload range {lo}..={hi}",
-            status.balance, status.n
-        ),
-    );
-
-    // 2. The module builds and MACs the request.
-    let request = module
-        .initiate_reload(args.amount)
-        .context("INITIATE RELOAD")?;
-    t.message("request", "module", "server", &request)?;
-
-    // 3. The server checks tag and N, decides, debits, stores S and the grant.
-    let mut funds = args.funds;
-    let grant = match server::classify_request(&record, &request, &keys.request) {
-        Ok(RequestAction::Fresh {
-            request: req,
-            decision,
-        }) => {
-            let outcome = match decision {
-                FreshDecision::Debit { amount } if u64::from(amount) <= funds => {
-                    funds -= u64::from(amount);
-                    DebitOutcome::Debited { amount }
-                }
-                FreshDecision::Debit { .. } => DebitOutcome::InsufficientFunds,
-                FreshDecision::Decline(reason) => DebitOutcome::Declined(reason),
-            };
-            t.say(
-                "server",
-                format!("decision {decision:?}, debit outcome {outcome:?}, account now {funds}"),
-            );
-            server::finish_fresh(&mut record, &req, outcome, &keys.grant)?
-        }
-        Ok(RequestAction::Resend { .. }) => bail!("a fresh request was taken for a retransmission"),
-        Err(rejection) => bail!("the server rejected the request: {rejection}"),
-    };
-    t.message("grant", "server", "module", &grant)?;
-
-    // The grant is "lost": the module re-issues its request, byte for byte, and the server
-    // answers the stored grant without a second debit.
-    let again = module
-        .initiate_reload(args.amount)
-        .context("re-issuing the pending request")?;
-    ensure!(
-        again == request,
-        "the re-issued request differs from the pending one"
-    );
-    match server::classify_request(&record, &again, &keys.request) {
-        Ok(RequestAction::Resend { grant: resent }) => {
-            ensure!(
-                resent == grant,
-                "the resent grant differs from the stored one"
-            );
-            t.say("retry", "grant lost; the same request was re-sent and the server answered the stored grant byte for byte, no new debit".into());
-        }
-        other => bail!("a retransmission was not recognised: {other:?}"),
-    }
-
-    // 4. The module applies the grant atomically and answers a completion ack.
-    let ack = module.apply_grant(&grant).context("APPLY GRANT")?;
-    t.message("completion", "module", "server", &ack)?;
-    server::handle_completion(&mut record, &ack, &keys.request)
-        .map_err(|r| anyhow::anyhow!("the server refused the completion ack: {r}"))?;
-
-    let after = module.status();
-    t.say(
-        "done",
-        format!(
-            "balance {} → {}, N {} → {}, server S = {}",
-            status.balance, after.balance, status.n, after.n, record.s
-        ),
-    );
-    out.emit(
-        &json!({ "profile": profile.name(), "steps": t.steps }),
+        &json!({ "profile": profile.name(), "card": card_name, "steps": t.steps }),
         &t.text,
     );
     Ok(ExitCode::SUCCESS)

@@ -1,6 +1,5 @@
 //! `simkit kcv`: the key check value of a key (crypto.md §4).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -8,21 +7,14 @@ use serde_json::json;
 use simkit_core::crypto::key::{KeyAlg, kcv};
 use simkit_core::hexutil::to_hex;
 
-use crate::keyarg::load_key;
+use crate::keyarg::KeyArgs;
 use crate::output::Output;
 
 /// Arguments of `simkit kcv`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The key in hex. Prefer --key-env or --key-file for real keys.
-    #[arg(long)]
-    key: Option<String>,
-    /// Read the key (hex) from this environment variable.
-    #[arg(long, value_name = "VAR")]
-    key_env: Option<String>,
-    /// Read the key (hex) from this file.
-    #[arg(long, value_name = "FILE")]
-    key_file: Option<PathBuf>,
+    #[command(flatten)]
+    key: KeyArgs,
     /// Key algorithm: des (8 bytes DES, 16/24 bytes 3DES: encrypts 8 zero bytes), desx
     /// (24 bytes DESKEY‖PRE‖POST) or aes (16 bytes: encrypts sixteen 01 bytes, as SCP03).
     #[arg(long, default_value = "des")]
@@ -30,12 +22,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args, out: &Output) -> Result<ExitCode> {
-    let key = load_key(
-        args.key.as_deref(),
-        args.key_env.as_deref(),
-        args.key_file.as_ref(),
-        "key",
-    )?;
+    let key = args.key.load("key")?;
     // `des` on the command line covers single and triple DES, chosen by the key length.
     let alg = match (args.alg, key.len()) {
         (KeyAlg::Des, 16 | 24) => KeyAlg::Tdes,

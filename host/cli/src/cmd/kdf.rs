@@ -1,7 +1,6 @@
 //! `simkit kdf`: derive a module's request and grant keys (crypto.md §3) and print their key
 //! check values; the keys themselves only with `--show-keys`.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -11,7 +10,7 @@ use simkit_core::crypto::kdf::derive_module_keys;
 use simkit_core::crypto::key::profile_kcv;
 use simkit_core::hexutil::{parse_hex_array, to_hex};
 
-use crate::keyarg::load_key;
+use crate::keyarg::MasterArgs;
 use crate::output::Output;
 
 /// Arguments of `simkit kdf`.
@@ -20,15 +19,8 @@ pub(crate) struct Args {
     /// Crypto profile: aes-cmac, retail-mac or desx-cbc.
     #[arg(long)]
     profile: Profile,
-    /// Issuer master key in hex (16 bytes; 24 for desx-cbc). Prefer --master-env / --master-file.
-    #[arg(long)]
-    master: Option<String>,
-    /// Read the master key (hex) from this environment variable.
-    #[arg(long, value_name = "VAR")]
-    master_env: Option<String>,
-    /// Read the master key (hex) from this file.
-    #[arg(long, value_name = "FILE")]
-    master_file: Option<PathBuf>,
+    #[command(flatten)]
+    master: MasterArgs,
     /// Module id, 8 bytes in hex.
     #[arg(long)]
     module_id: String,
@@ -38,12 +30,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args, out: &Output) -> Result<ExitCode> {
-    let master = load_key(
-        args.master.as_deref(),
-        args.master_env.as_deref(),
-        args.master_file.as_ref(),
-        "master key",
-    )?;
+    let master = args.master.load()?;
     let id: [u8; 8] = parse_hex_array(&args.module_id, "module id").context("--module-id")?;
     let keys = derive_module_keys(args.profile, &master, &id)?;
     let master_kcv = to_hex(&profile_kcv(args.profile, &master)?);

@@ -1,6 +1,5 @@
 //! `simkit mac`: compute a MAC over hex data with one of the supported algorithms.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -9,7 +8,7 @@ use serde_json::json;
 use simkit_core::crypto::mac::{self, Padding};
 use simkit_core::hexutil::{parse_hex, to_hex};
 
-use crate::keyarg::load_key;
+use crate::keyarg::KeyArgs;
 use crate::output::Output;
 
 /// MAC algorithms of `simkit mac`.
@@ -43,15 +42,8 @@ pub(crate) struct Args {
     /// ISO/IEC 9797-1 padding method for the DES-based algorithms (1: zeros, 2: 80 then zeros).
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2))]
     padding: Option<u8>,
-    /// The key in hex. Prefer --key-env or --key-file for real keys.
-    #[arg(long)]
-    key: Option<String>,
-    /// Read the key (hex) from this environment variable.
-    #[arg(long, value_name = "VAR")]
-    key_env: Option<String>,
-    /// Read the key (hex) from this file.
-    #[arg(long, value_name = "FILE")]
-    key_file: Option<PathBuf>,
+    #[command(flatten)]
+    key: KeyArgs,
     /// The data in hex (spaces allowed); empty string for no data.
     #[arg(long, allow_hyphen_values = true)]
     data: String,
@@ -61,12 +53,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args, out: &Output) -> Result<ExitCode> {
-    let key = load_key(
-        args.key.as_deref(),
-        args.key_env.as_deref(),
-        args.key_file.as_ref(),
-        "key",
-    )?;
+    let key = args.key.load("key")?;
     let data = parse_hex(&args.data).context("--data is not valid hex")?;
     let padding = match args.padding {
         None | Some(2) => Padding::Method2,
