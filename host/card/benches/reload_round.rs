@@ -69,25 +69,30 @@ fn precompute(keys: &ModuleKeys, rounds: usize) -> Vec<Vec<u8>> {
     let mut apdus = Vec::with_capacity(rounds * 2);
     for _ in 0..rounds {
         let request = model.initiate_reload(1).unwrap();
-        let RequestAction::Fresh {
-            request: req,
-            decision: FreshDecision::Debit { amount },
-        } = server::classify_request(&record, &request, &keys.request).unwrap()
-        else {
-            panic!("the policy did not grant");
-        };
-        let grant = server::finish_fresh(
-            &mut record,
-            &req,
-            DebitOutcome::Debited { amount },
-            &keys.grant,
-        )
-        .unwrap();
+        let grant = sign(&mut record, keys, &request);
         model.apply_grant(&grant).unwrap();
         apdus.push(wire(&commands::initiate_reload(1)));
         apdus.push(wire(&commands::apply_grant(&grant)));
     }
     apdus
+}
+
+/// The server policy's grant for a fresh request, debited in full.
+fn sign(record: &mut ServerRecord, keys: &ModuleKeys, request: &[u8]) -> [u8; 37] {
+    let RequestAction::Fresh {
+        request,
+        decision: FreshDecision::Debit { amount },
+    } = server::classify_request(record, request, &keys.request).unwrap()
+    else {
+        panic!("the policy did not grant");
+    };
+    server::finish_fresh(
+        record,
+        &request,
+        DebitOutcome::Debited { amount },
+        &keys.grant,
+    )
+    .unwrap()
 }
 
 fn fresh_card(keys: &ModuleKeys) -> JcardsimCard {
@@ -177,20 +182,7 @@ fn main() {
         let status = client.status().unwrap();
         assert!(status.allowed_range().is_some());
         let request = client.initiate_reload(1).unwrap().to_bytes();
-        let RequestAction::Fresh {
-            request: req,
-            decision: FreshDecision::Debit { amount },
-        } = server::classify_request(&record, &request, &keys.request).unwrap()
-        else {
-            panic!("the policy did not grant");
-        };
-        let grant = server::finish_fresh(
-            &mut record,
-            &req,
-            DebitOutcome::Debited { amount },
-            &keys.grant,
-        )
-        .unwrap();
+        let grant = sign(&mut record, &keys, &request);
         let ack = client.apply_grant(&grant).unwrap();
         server::handle_completion(&mut record, &ack.ack().to_bytes(), &keys.request).unwrap();
     }
