@@ -27,14 +27,22 @@ final class BackupCard {
     final Card card;
 
     BackupCard(boolean rollback) {
+        this(rollback, PARAMS);
+    }
+
+    BackupCard(boolean rollback, byte[] params) {
         card = new Card(0, rollback, new URL[0], BackupCard.class.getClassLoader());
-        card.install(new AppletSpec(AID, CLASS, PARAMS));
+        card.install(new AppletSpec(AID, CLASS, params));
         select();
     }
 
     /** Installed, passcodes set, pairing verified. */
     static BackupCard paired(boolean rollback) {
-        BackupCard c = new BackupCard(rollback);
+        return paired(rollback, PARAMS);
+    }
+
+    static BackupCard paired(boolean rollback, byte[] params) {
+        BackupCard c = new BackupCard(rollback, params);
         c.ok(apdu(0x80, 0x32, 0, 1, PAIRING, -1));
         c.ok(apdu(0x80, 0x32, 0, 2, REPROVISIONING, -1));
         c.ok(apdu(0x00, 0x20, 0, 1, PAIRING, -1));
@@ -132,6 +140,11 @@ final class BackupCard {
         int flags = st0[27] & 0x03;
         if (flags != 0x03) {
             return new State(-1, -1, -1, flags, List.of());
+        }
+        if (st0[25] == 0 || st0[26] == 0) {
+            // LOCKED: nothing readable (a LOCKED store must answer 6983 to everything).
+            byte[] r = send(apdu(0x00, 0x20, 0, 1, PAIRING, -1));
+            return new State(-1, -1, -1, flags | 0x100, List.of("LOCKED " + sw(r)));
         }
         ok(apdu(0x00, 0x20, 0, 1, PAIRING, -1));
         ok(apdu(0x00, 0x20, 0, 2, REPROVISIONING, -1));
