@@ -782,9 +782,9 @@ public class BackupStore extends Applet implements ExtendedLength {
             ISOException.throwIt(Constants.SW_INCORRECT_DATA);
         }
         // 1. One transaction: empty active table, generation 0, passcodes unset, wipe pending.
+        Util.arrayFillNonAtomic(t, Transients.OFF_R1, U32.LEN, (byte) 0);
         JCSystem.beginTransaction();
         Util.setShort(p.state, p.countOffset(p.selector()), (short) 0);
-        Util.arrayFillNonAtomic(t, Transients.OFF_R1, U32.LEN, (byte) 0);
         Util.arrayCopy(t, Transients.OFF_R1, p.state, Persistent.OFF_ACTIVE_GEN, U32.LEN);
         Util.arrayCopy(t, Transients.OFF_R1, p.state, Persistent.OFF_USED, U32.LEN);
         p.state[Persistent.OFF_PAIRING_SET] = 0;

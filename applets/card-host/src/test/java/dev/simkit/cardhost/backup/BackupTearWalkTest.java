@@ -192,7 +192,8 @@ class BackupTearWalkTest {
         int old = 0;
         int fresh = 0;
         for (int k = 1; k <= ref.writes() + 1; k = next(s, k, ref.writes())) {
-            BackupCard.State torn = tornAt(s, true, ref, k).state();
+            BackupCard c = tornAt(s, true, ref, k);
+            BackupCard.State torn = c.state();
             boolean isOld = torn.equals(ref.before());
             boolean isNew = torn.equals(ref.after());
             int kk = k;
@@ -200,6 +201,12 @@ class BackupTearWalkTest {
                     + "\n  old " + ref.before() + "\n  new " + ref.after());
             if (isOld) {
                 old++;
+                if (s.commits) {
+                    // The host's retry (§6.2): the same session again reaches exactly the new state.
+                    s.prepare.accept(c);
+                    assertArrayEquals(ref.response(), c.send(s.command), "retry after k=" + k);
+                    assertEquals(ref.after(), c.state(), "state after the retry, k=" + k);
+                }
             } else {
                 fresh++;
             }
