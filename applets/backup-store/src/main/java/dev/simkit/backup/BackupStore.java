@@ -1,0 +1,806 @@
+package dev.simkit.backup;
+
+import javacard.framework.APDU;
+import javacard.framework.Applet;
+import javacard.framework.ISO7816;
+import javacard.framework.ISOException;
+import javacard.framework.JCSystem;
+import javacard.framework.OwnerPIN;
+import javacard.framework.Util;
+import javacard.security.MessageDigest;
+import javacardx.apdu.ExtendedLength;
+
+/**
+ * The simkit backup store (applet-spec/backup-store.md): records grouped in categories, described
+ * by a manifest of length and SHA-256 per record, committed atomically as numbered generations,
+ * guarded by a pairing and a reprovisioning passcode.
+ *
+ * <p>{@link #process} runs the checks of §4.4 in their order — class, instruction, P1/P2,
+ * lengths, pending wipe, lock, passcodes set — then dispatches to {@code processX}, which does
+ * the command's own checks (verification, session, store, data, resources) and its effect.
+ * COMMIT, SET PASSCODE, CHANGE REFERENCE DATA and ERASE step 1 are each one {@code JCSystem}
+ * transaction; everything a session writes before COMMIT is unreferenced and written
+ * non-atomically (§8, §10.3). Everything is allocated at install.
+ */
+public class BackupStore extends Applet implements ExtendedLength {
+
+    private static final byte[] ERASE_CONFIRMATION = {0x45, 0x52, 0x41, 0x53, 0x45};
+    private static final byte[] DEFAULT_PARAMS = {0x00, 0x01, 0x00, 0x00, 0x00, (byte) 0x80, 0x05, 0x03};
+
+    private final Persistent p;
+    private final Store store;
+    private final byte[] t;
+    private final MessageDigest sha;
+
+    /** Install data (§2.2): empty (defaults) or exactly 8 bytes; anything else fails with 6A80. */
+    public static void install(byte[] bArray, short bOffset, byte bLength) {
+        short o = bOffset;
+        o = (short) (o + 1 + bArray[o]); // instance AID
+        o = (short) (o + 1 + bArray[o]); // control info
+        short len = bArray[o];
+        byte[] params = new byte[Constants.INSTALL_LEN];
+        if (len == 0) {
+            Util.arrayCopyNonAtomic(DEFAULT_PARAMS, (short) 0, params, (short) 0, Constants.INSTALL_LEN);
+        } else if (len == Constants.INSTALL_LEN) {
+            Util.arrayCopyNonAtomic(bArray, (short) (o + 1), params, (short) 0, Constants.INSTALL_LEN);
+        } else {
+            ISOException.throwIt(Constants.SW_INCORRECT_DATA);
+        }
+        if (params[Persistent.PARAM_CAPACITY] < 0 || U32.isZero(params, Persistent.PARAM_CAPACITY)
+                || Util.getShort(params, Persistent.PARAM_MAX_RECORDS) <= 0
+                || !validTries(params[Persistent.PARAM_PAIRING_TRIES])
+                || !validTries(params[Persistent.PARAM_REPROVISIONING_TRIES])) {
+            ISOException.throwIt(Constants.SW_INCORRECT_DATA);
+        }
+        new BackupStore(params).register();
+    }
+
+    private static boolean validTries(byte b) {
+        return b >= 1 && b <= Constants.TRY_LIMIT_MAX;
+    }
+
+    protected BackupStore(byte[] params) {
+        Transients transients = new Transients();
+        t = transients.buf;
+        p = new Persistent(params);
+        store = new Store(params, Persistent.PARAM_CAPACITY, Util.getShort(params, Persistent.PARAM_MAX_RECORDS), t);
+        sha = MessageDigest.getInstance(MessageDigest.ALG_SHA_256, false);
+    }
+
+    @Override
+    public boolean select() {
+        // §5.1: true in every state; selection starts with nothing verified and no session.
+        p.pairing.reset();
+        p.reprovisioning.reset();
+        endSession();
+        return true;
+    }
+
+    @Override
+    public void deselect() {
+        p.pairing.reset();
+        p.reprovisioning.reset();
+    }
+
+    @Override
+    public void process(APDU apdu) {
+        if (selectingApplet()) {
+            return;
+        }
+        byte[] buf = apdu.getBuffer();
+        // Any command ends a chain in progress; only a successful chained WRITE DATA restarts it.
+        byte chainWas = t[Transients.OFF_CHAIN];
+        t[Transients.OFF_CHAIN] = 0;
+        // 1. Class.
+        byte cla = (byte) (buf[ISO7816.OFFSET_CLA] & Constants.CLA_MASK_CHANNEL);
+        if (cla != Constants.CLA_ISO && cla != Constants.CLA_ISO_CHAIN && cla != Constants.CLA_PROPRIETARY
+                && cla != Constants.CLA_PROPRIETARY_CHAIN) {
+            ISOException.throwIt(Constants.SW_CLA_NOT_SUPPORTED);
+        }
+        byte ins = buf[ISO7816.OFFSET_INS];
+        boolean iso = (byte) (cla & ~Constants.CLA_CHAIN_BIT) == Constants.CLA_ISO;
+        if (iso && ins == Constants.INS_SELECT) {
+            // A SELECT the runtime passed on: it does not select this applet.
+            ISOException.throwIt(Constants.SW_FILE_NOT_FOUND);
+        }
+        // 2. Instruction, with its class; chaining only on WRITE DATA.
+        boolean isoIns = ins == Constants.INS_VERIFY || ins == Constants.INS_CHANGE_REFERENCE_DATA;
+        if (!isoIns && !knownProprietary(ins) || iso != isoIns) {
+            ISOException.throwIt(Constants.SW_INS_NOT_SUPPORTED);
+        }
+        boolean chained = (cla & Constants.CLA_CHAIN_BIT) != 0;
+        if (chained && ins != Constants.INS_WRITE_DATA) {
+            ISOException.throwIt(Constants.SW_CHAINING_NOT_SUPPORTED);
+        }
+        // 3. P1/P2.
+        checkP1P2(ins, buf[ISO7816.OFFSET_P1], buf[ISO7816.OFFSET_P2]);
+        // 4. Lengths (Nc, Ne).
+        short got = apdu.setIncomingAndReceive();
+        short nc = apdu.getIncomingLength();
+        short off = apdu.getOffsetCdata();
+        if (ins != Constants.INS_WRITE_DATA) {
+            while (got < nc) {
+                got = (short) (got + apdu.receiveBytes((short) (off + got)));
+            }
+        }
+        short ne = checkLengths(apdu, ins, buf[ISO7816.OFFSET_P1], nc, chainWas != 0);
+        // 5. Pending wipe.
+        if (p.state[Persistent.OFF_WIPE_PENDING] != 0) {
+            completeWipe();
+        }
+        // 6. Lock.
+        if (ins != Constants.INS_GET_STATUS && ins != Constants.INS_ERASE && p.isLocked()) {
+            ISOException.throwIt(Constants.SW_AUTHENTICATION_METHOD_BLOCKED);
+        }
+        // 7. Passcodes set (VERIFY / CHANGE REFERENCE DATA: the named one only).
+        if (isoIns) {
+            if (!p.isSet(buf[ISO7816.OFFSET_P2])) {
+                ISOException.throwIt(Constants.SW_PASSCODE_NOT_SET);
+            }
+        } else if (ins != Constants.INS_GET_STATUS && ins != Constants.INS_SET_PASSCODE
+                && ins != Constants.INS_ERASE) {
+            if (!p.isSet(Constants.P2_PAIRING) || !p.isSet(Constants.P2_REPROVISIONING)) {
+                ISOException.throwIt(Constants.SW_PASSCODE_NOT_SET);
+            }
+        }
+        switch (ins) {
+            case Constants.INS_GET_STATUS:
+                processGetStatus(apdu, buf);
+                break;
+            case Constants.INS_SET_PASSCODE:
+                processSetPasscode(buf, off, nc);
+                break;
+            case Constants.INS_VERIFY:
+                processVerify(buf, off, nc);
+                break;
+            case Constants.INS_CHANGE_REFERENCE_DATA:
+                processChangeReferenceData(buf, off, nc);
+                break;
+            case Constants.INS_GET_MANIFEST:
+                processGetManifest(apdu, buf, ne);
+                break;
+            case Constants.INS_BEGIN_SESSION:
+                processBeginSession(buf, off);
+                break;
+            case Constants.INS_BEGIN_RECORD:
+                processBeginRecord(buf, off, nc);
+                break;
+            case Constants.INS_WRITE_DATA:
+                processWriteData(apdu, buf, off, nc, got, chainWas != 0, chained);
+                break;
+            case Constants.INS_END_RECORD:
+                processEndRecord();
+                break;
+            case Constants.INS_DELETE_RECORD:
+                processDeleteRecord(buf, off, nc);
+                break;
+            case Constants.INS_COMMIT:
+                processCommit(apdu, buf);
+                break;
+            case Constants.INS_ABORT:
+                processAbort();
+                break;
+            case Constants.INS_READ_DATA:
+                processReadData(apdu, buf, off, nc, ne);
+                break;
+            default: // INS_ERASE
+                processErase(buf, off);
+                break;
+        }
+    }
+
+    private static boolean knownProprietary(byte ins) {
+        switch (ins) {
+            case Constants.INS_GET_STATUS:
+            case Constants.INS_SET_PASSCODE:
+            case Constants.INS_GET_MANIFEST:
+            case Constants.INS_BEGIN_SESSION:
+            case Constants.INS_BEGIN_RECORD:
+            case Constants.INS_WRITE_DATA:
+            case Constants.INS_END_RECORD:
+            case Constants.INS_DELETE_RECORD:
+            case Constants.INS_COMMIT:
+            case Constants.INS_ABORT:
+            case Constants.INS_READ_DATA:
+            case Constants.INS_ERASE:
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    /** §4.4 step 3, per the §5.0 table. */
+    private static void checkP1P2(byte ins, byte p1, byte p2) {
+        boolean ok;
+        boolean p2Passcode = p2 == Constants.P2_PAIRING || p2 == Constants.P2_REPROVISIONING;
+        switch (ins) {
+            case Constants.INS_SET_PASSCODE:
+            case Constants.INS_VERIFY:
+                ok = p1 == 0 && p2Passcode;
+                break;
+            case Constants.INS_CHANGE_REFERENCE_DATA:
+                ok = p1 == Constants.P1_NEW_REFERENCE_ONLY && p2Passcode;
+                break;
+            case Constants.INS_GET_MANIFEST:
+                ok = true; // start index
+                break;
+            case Constants.INS_BEGIN_SESSION:
+                ok = (p1 == Constants.P1_SESSION_FULL || p1 == Constants.P1_SESSION_INCREMENTAL) && p2 == 0;
+                break;
+            default:
+                ok = p1 == 0 && p2 == 0;
+                break;
+        }
+        if (!ok) {
+            ISOException.throwIt(Constants.SW_INCORRECT_P1P2);
+        }
+    }
+
+    /** §4.4 step 4: Nc range and Ne minimum per command; answers Ne (capped) for data commands. */
+    private static short checkLengths(APDU apdu, byte ins, byte p1, short nc, boolean chainInProgress) {
+        short min = 0;
+        short max = 0;
+        short neMin = 0;
+        switch (ins) {
+            case Constants.INS_GET_STATUS:
+                neMin = Constants.STATUS_LEN;
+                break;
+            case Constants.INS_SET_PASSCODE:
+            case Constants.INS_CHANGE_REFERENCE_DATA:
+                min = Constants.PASSCODE_MIN;
+                max = Constants.PASSCODE_MAX;
+                break;
+            case Constants.INS_VERIFY:
+                if (nc == 0) {
+                    return 0;
+                }
+                min = Constants.PASSCODE_MIN;
+                max = Constants.PASSCODE_MAX;
+                break;
+            case Constants.INS_GET_MANIFEST:
+                neMin = Constants.MANIFEST_HEADER_LEN;
+                break;
+            case Constants.INS_BEGIN_SESSION:
+                if (p1 == Constants.P1_SESSION_INCREMENTAL) {
+                    min = Constants.BASE_LEN;
+                    max = Constants.BASE_LEN;
+                }
+                break;
+            case Constants.INS_BEGIN_RECORD:
+                min = (short) (Constants.ENTRY_FIXED + 1);
+                max = Constants.ENTRY_MAX;
+                break;
+            case Constants.INS_WRITE_DATA:
+                min = chainInProgress ? 1 : Constants.OFFSET_LEN;
+                max = Constants.MAX_DATA;
+                break;
+            case Constants.INS_DELETE_RECORD:
+                min = (short) (Constants.ID_FIXED + 1);
+                max = (short) (Constants.ID_FIXED + Constants.NAME_MAX);
+                break;
+            case Constants.INS_COMMIT:
+                neMin = Constants.GENERATION_LEN;
+                break;
+            case Constants.INS_READ_DATA:
+                min = (short) (Constants.ID_FIXED + 1 + Constants.OFFSET_LEN);
+                max = (short) (Constants.ID_FIXED + Constants.NAME_MAX + Constants.OFFSET_LEN);
+                neMin = 1;
+                break;
+            case Constants.INS_ERASE:
+                min = Constants.ERASE_LEN;
+                max = Constants.ERASE_LEN;
+                break;
+            default: // END RECORD, ABORT: no data
+                break;
+        }
+        if (nc < min || nc > max) {
+            ISOException.throwIt(Constants.SW_WRONG_LENGTH);
+        }
+        if (neMin == 0) {
+            return 0;
+        }
+        short ne = apdu.setOutgoing();
+        if (ne < 0 || ne > Constants.MAX_DATA) {
+            ne = Constants.MAX_DATA; // extended Le 0000 (65 536) or above 7FFF
+        }
+        if (ne < neMin) {
+            ISOException.throwIt(Constants.SW_WRONG_LENGTH);
+        }
+        return ne;
+    }
+
+    // ---- security state ---------------------------------------------------------------------
+
+    private boolean pairingVerified() {
+        return p.pairing.isValidated();
+    }
+
+    private void requirePairing() {
+        if (!pairingVerified()) {
+            ISOException.throwIt(Constants.SW_SECURITY_STATUS_NOT_SATISFIED);
+        }
+    }
+
+    private byte session() {
+        return t[Transients.OFF_SESSION];
+    }
+
+    private boolean recordOpen() {
+        return t[Transients.OFF_RECORD_OPEN] != 0;
+    }
+
+    /** Session, open record and chain discarded (ABORT, 9D02, 9D06, failed pairing VERIFY). */
+    private void endSession() {
+        t[Transients.OFF_SESSION] = Constants.SESSION_NONE;
+        t[Transients.OFF_RECORD_OPEN] = 0;
+        t[Transients.OFF_CHAIN] = 0;
+        Util.setShort(t, Transients.OFF_STAGE_COUNT, (short) 0);
+        Util.arrayFillNonAtomic(t, Transients.OFF_STAGED, U32.LEN, (byte) 0);
+    }
+
+    private void endSessionAndThrow(short sw) {
+        endSession();
+        ISOException.throwIt(sw);
+    }
+
+    private Object[] stagingTable() {
+        return store.table((byte) (1 - p.selector()));
+    }
+
+    private Object[] activeTable() {
+        return store.table(p.selector());
+    }
+
+    private short stageCount() {
+        return Util.getShort(t, Transients.OFF_STAGE_COUNT);
+    }
+
+    // ---- §5.2 GET STATUS --------------------------------------------------------------------
+
+    private void processGetStatus(APDU apdu, byte[] buf) {
+        boolean details = pairingVerified();
+        Util.arrayFillNonAtomic(buf, (short) 0, Constants.STATUS_LEN, (byte) 0);
+        buf[0] = Constants.STATUS_VERSION;
+        Util.arrayCopyNonAtomic(p.params, Persistent.PARAM_CAPACITY, buf, (short) 5, U32.LEN);
+        // Without details, free reads as the capacity (capacity − hidden U of 0), which is what
+        // the worked example (§9 step 2, vectors/backup-store.json) answers; §5.2 † says 0.
+        // Reported to the lead as a spec/vector conflict; the vector wins here (byte for byte).
+        Util.arrayCopyNonAtomic(p.params, Persistent.PARAM_CAPACITY, buf, (short) 13, U32.LEN);
+        if (details) {
+            Util.arrayCopyNonAtomic(p.state, Persistent.OFF_ACTIVE_GEN, buf, (short) 1, U32.LEN);
+            Util.arrayCopyNonAtomic(p.state, Persistent.OFF_USED, buf, (short) 9, U32.LEN);
+            // free = capacity − (U + S + O)
+            U32.sub(buf, (short) 13, p.state, Persistent.OFF_USED);
+            U32.sub(buf, (short) 13, t, Transients.OFF_STAGED);
+            if (recordOpen()) {
+                U32.sub(buf, (short) 13, t, openLengthOff());
+            }
+            Util.setShort(buf, (short) 17, p.activeCount());
+        }
+        Util.arrayCopyNonAtomic(p.params, Persistent.PARAM_MAX_RECORDS, buf, (short) 19, (short) 2);
+        Util.setShort(buf, (short) 21, Constants.MAX_DATA);
+        Util.setShort(buf, (short) 23, Constants.MAX_DATA);
+        buf[25] = p.triesLeft(Constants.P2_PAIRING);
+        buf[26] = p.triesLeft(Constants.P2_REPROVISIONING);
+        byte flags = 0;
+        if (p.isSet(Constants.P2_PAIRING)) {
+            flags |= Constants.FLAG_PAIRING_SET;
+        }
+        if (p.isSet(Constants.P2_REPROVISIONING)) {
+            flags |= Constants.FLAG_REPROVISIONING_SET;
+        }
+        if (pairingVerified()) {
+            flags |= Constants.FLAG_PAIRING_VERIFIED;
+        }
+        if (p.reprovisioning.isValidated()) {
+            flags |= Constants.FLAG_REPROVISIONING_VERIFIED;
+        }
+        if (session() != Constants.SESSION_NONE) {
+            flags |= Constants.FLAG_SESSION;
+            if (session() == Constants.SESSION_INCREMENTAL) {
+                flags |= Constants.FLAG_INCREMENTAL;
+            }
+        }
+        if (recordOpen()) {
+            flags |= Constants.FLAG_RECORD_OPEN;
+        }
+        buf[27] = flags;
+        apdu.setOutgoingLength(Constants.STATUS_LEN);
+        apdu.sendBytes((short) 0, Constants.STATUS_LEN);
+    }
+
+    // ---- §5.3–§5.5 passcodes ----------------------------------------------------------------
+
+    private void processSetPasscode(byte[] buf, short off, short nc) {
+        byte which = buf[ISO7816.OFFSET_P2];
+        if (p.isSet(which)) {
+            ISOException.throwIt(Constants.SW_CONDITIONS_OF_USE_NOT_SATISFIED);
+        }
+        JCSystem.beginTransaction();
+        p.pin(which).update(buf, off, (byte) nc);
+        p.state[which == Constants.P2_PAIRING ? Persistent.OFF_PAIRING_SET : Persistent.OFF_REPROVISIONING_SET] = 1;
+        JCSystem.commitTransaction();
+    }
+
+    private void processVerify(byte[] buf, short off, short nc) {
+        byte which = buf[ISO7816.OFFSET_P2];
+        OwnerPIN pin = p.pin(which);
+        if (nc == 0) {
+            if (!pin.isValidated()) {
+                ISOException.throwIt((short) (Constants.VERIFY_FAILED_BASE | pin.getTriesRemaining()));
+            }
+            return;
+        }
+        if (which == Constants.P2_REPROVISIONING) {
+            requirePairing();
+        }
+        if (pin.check(buf, off, (byte) nc)) {
+            return;
+        }
+        byte left = pin.getTriesRemaining();
+        // §4.1: a failed pairing VERIFY, or any passcode becoming blocked, clears both verified
+        // flags and discards the session.
+        if (which == Constants.P2_PAIRING || left == 0) {
+            p.pairing.reset();
+            p.reprovisioning.reset();
+            endSession();
+        }
+        ISOException.throwIt((short) (Constants.VERIFY_FAILED_BASE | left));
+    }
+
+    private void processChangeReferenceData(byte[] buf, short off, short nc) {
+        byte which = buf[ISO7816.OFFSET_P2];
+        OwnerPIN pin = p.pin(which);
+        if (!pin.isValidated()) {
+            ISOException.throwIt(Constants.SW_SECURITY_STATUS_NOT_SATISFIED);
+        }
+        JCSystem.beginTransaction();
+        pin.update(buf, off, (byte) nc);
+        JCSystem.commitTransaction();
+        // update() clears the validated flag; the passcode stays verified (§5.5).
+        pin.check(buf, off, (byte) nc);
+    }
+
+    // ---- §5.6 GET MANIFEST ------------------------------------------------------------------
+
+    private void processGetManifest(APDU apdu, byte[] buf, short ne) {
+        requirePairing();
+        if (!p.hasGeneration()) {
+            ISOException.throwIt(Constants.SW_STORE_EMPTY);
+        }
+        short start = Util.getShort(buf, ISO7816.OFFSET_P1);
+        short total = p.activeCount();
+        if (start < 0 || start > total) {
+            ISOException.throwIt(Constants.SW_INCORRECT_P1P2);
+        }
+        Object[] table = activeTable();
+        short room = (short) (ne - Constants.MANIFEST_HEADER_LEN);
+        short bytes = 0;
+        short count = 0;
+        for (short i = start; i < total; i++) {
+            short len = Store.manifestLen(Store.entry(table, i));
+            if ((short) (bytes + len) > room) {
+                break;
+            }
+            bytes = (short) (bytes + len);
+            count++;
+        }
+        if (start < total && count == 0) {
+            ISOException.throwIt(Constants.SW_WRONG_LENGTH);
+        }
+        Util.arrayCopyNonAtomic(p.state, Persistent.OFF_ACTIVE_GEN, buf, (short) 0, U32.LEN);
+        Util.setShort(buf, (short) 4, total);
+        Util.setShort(buf, (short) 6, count);
+        apdu.setOutgoingLength((short) (Constants.MANIFEST_HEADER_LEN + bytes));
+        apdu.sendBytes((short) 0, Constants.MANIFEST_HEADER_LEN);
+        for (short i = start; i < (short) (start + count); i++) {
+            byte[] e = Store.entry(table, i);
+            apdu.sendBytesLong(e, (short) 0, Store.manifestLen(e));
+        }
+    }
+
+    // ---- §5.7 BEGIN SESSION -----------------------------------------------------------------
+
+    private void processBeginSession(byte[] buf, short off) {
+        requirePairing();
+        if (session() != Constants.SESSION_NONE) {
+            ISOException.throwIt(Constants.SW_SESSION_STATE);
+        }
+        boolean incremental = buf[ISO7816.OFFSET_P1] == Constants.P1_SESSION_INCREMENTAL;
+        if (incremental) {
+            if (!p.hasGeneration()) {
+                ISOException.throwIt(Constants.SW_STORE_EMPTY);
+            }
+            if (U32.compare(buf, off, p.state, Persistent.OFF_ACTIVE_GEN) != 0) {
+                ISOException.throwIt(Constants.SW_CONDITIONS_OF_USE_NOT_SATISFIED);
+            }
+        }
+        if (U32.isAllOnes(p.state, Persistent.OFF_LAST_GEN)) {
+            ISOException.throwIt(Constants.SW_CONDITIONS_OF_USE_NOT_SATISFIED);
+        }
+        // The free map from the active table alone (§10.3).
+        store.clearUsed();
+        Object[] active = activeTable();
+        short count = p.activeCount();
+        for (short i = 0; i < count; i++) {
+            store.markChain(Store.first(Store.entry(active, i)), true);
+        }
+        short staged = 0;
+        if (incremental) {
+            Object[] staging = stagingTable();
+            for (short i = 0; i < count; i++) {
+                byte[] dst = Store.entry(staging, i);
+                Util.arrayCopyNonAtomic(Store.entry(active, i), (short) 0, dst, (short) 0, Store.ENTRY_LEN);
+                dst[Store.ENTRY_OFF_FRESH] = 0;
+            }
+            staged = count;
+        }
+        endSession();
+        Util.setShort(t, Transients.OFF_STAGE_COUNT, staged);
+        t[Transients.OFF_SESSION] = incremental ? Constants.SESSION_INCREMENTAL : Constants.SESSION_FULL;
+    }
+
+    // ---- §5.8 BEGIN RECORD ------------------------------------------------------------------
+
+    private short openLengthOff() {
+        return (short) (Transients.OFF_OPEN_ENTRY + Constants.ID_FIXED + t[(short) (Transients.OFF_OPEN_ENTRY + 1)]);
+    }
+
+    private void requireSession() {
+        requirePairing();
+        if (session() == Constants.SESSION_NONE) {
+            ISOException.throwIt(Constants.SW_NO_SESSION);
+        }
+    }
+
+    private static void checkId(byte[] buf, short off, short n) {
+        if (!Names.validCategory(buf[off]) || !Names.validName(buf, (short) (off + Constants.ID_FIXED), n)) {
+            ISOException.throwIt(Constants.SW_INCORRECT_DATA);
+        }
+    }
+
+    private void processBeginRecord(byte[] buf, short off, short nc) {
+        requireSession();
+        if (recordOpen()) {
+            ISOException.throwIt(Constants.SW_SESSION_STATE);
+        }
+        short n = buf[(short) (off + 1)];
+        if (n != (short) (nc - Constants.ENTRY_FIXED)) {
+            ISOException.throwIt(Constants.SW_INCORRECT_DATA);
+        }
+        checkId(buf, off, n);
+        Object[] staging = stagingTable();
+        short count = stageCount();
+        if (Store.find(staging, count, buf, off) < 0 && count >= store.maxRecords) {
+            endSessionAndThrow(Constants.SW_TOO_MANY_RECORDS);
+        }
+        // U + S + L ≤ capacity, as L ≤ capacity − U − S.
+        short lenOff = (short) (off + Constants.ID_FIXED + n);
+        Util.arrayCopyNonAtomic(p.params, Persistent.PARAM_CAPACITY, t, Transients.OFF_R1, U32.LEN);
+        U32.sub(t, Transients.OFF_R1, p.state, Persistent.OFF_USED);
+        U32.sub(t, Transients.OFF_R1, t, Transients.OFF_STAGED);
+        if (U32.compare(buf, lenOff, t, Transients.OFF_R1) > 0) {
+            endSessionAndThrow(Constants.SW_CAPACITY_EXCEEDED);
+        }
+        short first = store.allocate(store.blocksFor(buf, lenOff));
+        if (first == -2) {
+            endSessionAndThrow(Constants.SW_CAPACITY_EXCEEDED); // cannot happen (§10.2 sizing)
+        }
+        Util.arrayCopyNonAtomic(buf, off, t, Transients.OFF_OPEN_ENTRY, nc);
+        Util.setShort(t, (short) (Transients.OFF_OPEN_ENTRY + Store.ENTRY_OFF_FIRST), first);
+        t[(short) (Transients.OFF_OPEN_ENTRY + Store.ENTRY_OFF_FRESH)] = 1;
+        Util.arrayFillNonAtomic(t, Transients.OFF_WRITTEN, U32.LEN, (byte) 0);
+        Util.setShort(t, Transients.OFF_CUR_BLOCK, first);
+        Util.setShort(t, Transients.OFF_CUR_OFF, (short) 0);
+        sha.reset();
+        t[Transients.OFF_RECORD_OPEN] = 1;
+    }
+
+    // ---- §5.9 WRITE DATA --------------------------------------------------------------------
+
+    private void processWriteData(APDU apdu, byte[] buf, short off, short nc, short got, boolean continuing,
+            boolean chained) {
+        requireSession();
+        if (!recordOpen()) {
+            ISOException.throwIt(Constants.SW_SESSION_STATE);
+        }
+        short n = nc;
+        short at = off;
+        if (!continuing) {
+            if (Util.arrayCompare(buf, off, t, Transients.OFF_WRITTEN, U32.LEN) != 0) {
+                ISOException.throwIt(Constants.SW_INCORRECT_DATA);
+            }
+            n = (short) (n - U32.LEN);
+            at = (short) (at + U32.LEN);
+            got = (short) (got - U32.LEN);
+        }
+        // W + n ≤ L, as n ≤ L − W.
+        Util.arrayCopyNonAtomic(t, openLengthOff(), t, Transients.OFF_R1, U32.LEN);
+        U32.sub(t, Transients.OFF_R1, t, Transients.OFF_WRITTEN);
+        if (!U32.atLeast(t, Transients.OFF_R1, n)) {
+            ISOException.throwIt(Constants.SW_INCORRECT_DATA);
+        }
+        // Store each piece as it arrives: the APDU buffer never has to hold the whole command.
+        while (n > 0) {
+            if (got > 0) {
+                store.write(buf, at, got);
+                sha.update(buf, at, got);
+                U32.addShort(t, Transients.OFF_WRITTEN, got);
+                n = (short) (n - got);
+            }
+            if (n > 0) {
+                got = apdu.receiveBytes(off);
+                at = off;
+            }
+        }
+        if (chained) {
+            t[Transients.OFF_CHAIN] = 1;
+        }
+    }
+
+    // ---- §5.10 END RECORD -------------------------------------------------------------------
+
+    private void processEndRecord() {
+        requireSession();
+        if (!recordOpen()) {
+            ISOException.throwIt(Constants.SW_SESSION_STATE);
+        }
+        short lenOff = openLengthOff();
+        if (U32.compare(t, Transients.OFF_WRITTEN, t, lenOff) < 0) {
+            ISOException.throwIt(Constants.SW_RECORD_INCOMPLETE);
+        }
+        sha.doFinal(t, Transients.OFF_DIGEST, (short) 0, t, Transients.OFF_DIGEST);
+        short first = Util.getShort(t, (short) (Transients.OFF_OPEN_ENTRY + Store.ENTRY_OFF_FIRST));
+        t[Transients.OFF_RECORD_OPEN] = 0;
+        if (Util.arrayCompare(t, Transients.OFF_DIGEST, t, (short) (lenOff + U32.LEN), Constants.DIGEST_LEN) != 0) {
+            store.markChain(first, false);
+            ISOException.throwIt(Constants.SW_DIGEST_MISMATCH);
+        }
+        Object[] staging = stagingTable();
+        short count = stageCount();
+        short i = Store.find(staging, count, t, Transients.OFF_OPEN_ENTRY);
+        if (i >= 0) {
+            releaseStaged(staging, count, i);
+            count--;
+        }
+        Util.arrayCopyNonAtomic(t, Transients.OFF_OPEN_ENTRY, Store.entry(staging, count), (short) 0,
+                Store.ENTRY_LEN);
+        U32.add(t, Transients.OFF_STAGED, t, lenOff);
+        Util.setShort(t, Transients.OFF_STAGE_COUNT, (short) (count + 1));
+    }
+
+    /** Removes staging entry i; a record written in this session gives its blocks and bytes back. */
+    private void releaseStaged(Object[] staging, short count, short i) {
+        byte[] e = Store.entry(staging, i);
+        if (e[Store.ENTRY_OFF_FRESH] != 0) {
+            store.markChain(Store.first(e), false);
+            U32.sub(t, Transients.OFF_STAGED, e, Store.lengthOff(e));
+        }
+        Store.remove(staging, count, i);
+    }
+
+    // ---- §5.11 DELETE RECORD ----------------------------------------------------------------
+
+    private void processDeleteRecord(byte[] buf, short off, short nc) {
+        requireSession();
+        if (session() != Constants.SESSION_INCREMENTAL || recordOpen()) {
+            ISOException.throwIt(Constants.SW_SESSION_STATE);
+        }
+        short n = buf[(short) (off + 1)];
+        if (n != (short) (nc - Constants.ID_FIXED)) {
+            ISOException.throwIt(Constants.SW_INCORRECT_DATA);
+        }
+        checkId(buf, off, n);
+        Object[] staging = stagingTable();
+        short count = stageCount();
+        short i = Store.find(staging, count, buf, off);
+        if (i < 0) {
+            ISOException.throwIt(Constants.SW_REFERENCED_DATA_NOT_FOUND);
+        }
+        releaseStaged(staging, count, i);
+        Util.setShort(t, Transients.OFF_STAGE_COUNT, (short) (count - 1));
+    }
+
+    // ---- §5.12 COMMIT -----------------------------------------------------------------------
+
+    private void processCommit(APDU apdu, byte[] buf) {
+        requireSession();
+        if (recordOpen()) {
+            ISOException.throwIt(Constants.SW_SESSION_STATE);
+        }
+        Object[] staging = stagingTable();
+        short count = stageCount();
+        // R1 = U of the new table, R2 = last + 1.
+        Util.arrayFillNonAtomic(t, Transients.OFF_R1, U32.LEN, (byte) 0);
+        for (short i = 0; i < count; i++) {
+            byte[] e = Store.entry(staging, i);
+            U32.add(t, Transients.OFF_R1, e, Store.lengthOff(e));
+        }
+        Util.arrayCopyNonAtomic(p.state, Persistent.OFF_LAST_GEN, t, Transients.OFF_R2, U32.LEN);
+        U32.addShort(t, Transients.OFF_R2, (short) 1);
+        byte next = (byte) (1 - p.selector());
+        // The commit point (§8): selector, count, generations and U in one transaction.
+        JCSystem.beginTransaction();
+        Util.setShort(p.state, p.countOffset(next), count);
+        p.state[Persistent.OFF_SELECTOR] = next;
+        Util.arrayCopy(t, Transients.OFF_R2, p.state, Persistent.OFF_ACTIVE_GEN, U32.LEN);
+        Util.arrayCopy(t, Transients.OFF_R2, p.state, Persistent.OFF_LAST_GEN, U32.LEN);
+        Util.arrayCopy(t, Transients.OFF_R1, p.state, Persistent.OFF_USED, U32.LEN);
+        JCSystem.commitTransaction();
+        endSession();
+        Util.arrayCopyNonAtomic(p.state, Persistent.OFF_ACTIVE_GEN, buf, (short) 0, U32.LEN);
+        apdu.setOutgoingLength(Constants.GENERATION_LEN);
+        apdu.sendBytes((short) 0, Constants.GENERATION_LEN);
+    }
+
+    // ---- §5.13 ABORT ------------------------------------------------------------------------
+
+    private void processAbort() {
+        requireSession();
+        endSession();
+    }
+
+    // ---- §5.14 READ DATA --------------------------------------------------------------------
+
+    private void processReadData(APDU apdu, byte[] buf, short off, short nc, short ne) {
+        requirePairing();
+        if (!p.reprovisioning.isValidated()) {
+            ISOException.throwIt(Constants.SW_SECURITY_STATUS_NOT_SATISFIED);
+        }
+        if (!p.hasGeneration()) {
+            ISOException.throwIt(Constants.SW_STORE_EMPTY);
+        }
+        short n = buf[(short) (off + 1)];
+        if (n != (short) (nc - Constants.ID_FIXED - Constants.OFFSET_LEN)) {
+            ISOException.throwIt(Constants.SW_INCORRECT_DATA);
+        }
+        checkId(buf, off, n);
+        short i = Store.find(activeTable(), p.activeCount(), buf, off);
+        if (i < 0) {
+            ISOException.throwIt(Constants.SW_REFERENCED_DATA_NOT_FOUND);
+        }
+        byte[] e = Store.entry(activeTable(), i);
+        short offsetOff = (short) (off + Constants.ID_FIXED + n);
+        // R1 = length − offset, refused when offset > length.
+        Util.arrayCopyNonAtomic(e, Store.lengthOff(e), t, Transients.OFF_R1, U32.LEN);
+        if (U32.compare(buf, offsetOff, t, Transients.OFF_R1) > 0) {
+            ISOException.throwIt(Constants.SW_INCORRECT_DATA);
+        }
+        U32.sub(t, Transients.OFF_R1, buf, offsetOff);
+        short k = U32.minShort(t, Transients.OFF_R1, ne);
+        Util.arrayCopyNonAtomic(buf, offsetOff, t, Transients.OFF_R2, U32.LEN);
+        apdu.setOutgoingLength(k);
+        if (k > 0) {
+            store.send(apdu, Store.first(e), t, Transients.OFF_R2, k);
+        }
+    }
+
+    // ---- §5.15 ERASE ------------------------------------------------------------------------
+
+    private void processErase(byte[] buf, short off) {
+        if (Util.arrayCompare(buf, off, ERASE_CONFIRMATION, (short) 0, Constants.ERASE_LEN) != 0) {
+            ISOException.throwIt(Constants.SW_INCORRECT_DATA);
+        }
+        // 1. One transaction: empty active table, generation 0, passcodes unset, wipe pending.
+        JCSystem.beginTransaction();
+        Util.setShort(p.state, p.countOffset(p.selector()), (short) 0);
+        Util.arrayFillNonAtomic(t, Transients.OFF_R1, U32.LEN, (byte) 0);
+        Util.arrayCopy(t, Transients.OFF_R1, p.state, Persistent.OFF_ACTIVE_GEN, U32.LEN);
+        Util.arrayCopy(t, Transients.OFF_R1, p.state, Persistent.OFF_USED, U32.LEN);
+        p.state[Persistent.OFF_PAIRING_SET] = 0;
+        p.state[Persistent.OFF_REPROVISIONING_SET] = 0;
+        p.pairing.resetAndUnblock();
+        p.reprovisioning.resetAndUnblock();
+        p.state[Persistent.OFF_WIPE_PENDING] = 1;
+        JCSystem.commitTransaction();
+        // 2. Transient state.
+        endSession();
+        // 3. Zero every data byte and both tables, then clear wipe pending.
+        completeWipe();
+    }
+
+    private void completeWipe() {
+        store.wipe();
+        p.state[Persistent.OFF_WIPE_PENDING] = 0;
+    }
+}

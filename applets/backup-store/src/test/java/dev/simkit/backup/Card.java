@@ -1,0 +1,158 @@
+package dev.simkit.backup;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.util.Arrays;
+
+import com.licel.jcardsim.smartcardio.CardSimulator;
+import com.licel.jcardsim.utils.AIDUtil;
+
+import javacard.framework.AID;
+
+/** One simulated card (plain jCardSim) with the backup store installed and selected. */
+final class Card {
+
+    static final String AID_HEX = "F053494D4B49540201";
+    static final byte[] SELECT = Hex.b("00A4040009" + AID_HEX);
+    static final byte[] PAIRING = Hex.b("313233343536");
+    static final byte[] REPROVISIONING = Hex.b("3837363534333231");
+
+    final CardSimulator sim;
+    final AID aid;
+
+    Card(String params) {
+        sim = new CardSimulator();
+        aid = AIDUtil.create(AID_HEX);
+        byte[] a = Hex.b(AID_HEX);
+        byte[] p = Hex.b(params);
+        byte[] data = Hex.cat(new byte[] {(byte) a.length}, a, new byte[] {0, (byte) p.length}, p);
+        sim.installApplet(aid, BackupStore.class, data, (short) 0, (byte) data.length);
+        assertEquals("9000", Hex.s(send(SELECT)));
+    }
+
+    /** Installed, both passcodes set, pairing verified (and reprovisioning when asked). */
+    static Card ready(String params, boolean reprovisioning) {
+        Card c = new Card(params);
+        c.ok(apdu(0x80, 0x32, 0, 1, PAIRING, -1));
+        c.ok(apdu(0x80, 0x32, 0, 2, REPROVISIONING, -1));
+        c.ok(apdu(0x00, 0x20, 0, 1, PAIRING, -1));
+        if (reprovisioning) {
+            c.ok(apdu(0x00, 0x20, 0, 2, REPROVISIONING, -1));
+        }
+        return c;
+    }
+
+    byte[] send(byte[] apdu) {
+        return sim.transmitCommand(apdu);
+    }
+
+    byte[] send(String hex) {
+        return send(Hex.b(hex));
+    }
+
+    static int sw(byte[] resp) {
+        return ((resp[resp.length - 2] & 0xFF) << 8) | (resp[resp.length - 1] & 0xFF);
+    }
+
+    static byte[] data(byte[] resp) {
+        return Arrays.copyOf(resp, resp.length - 2);
+    }
+
+    byte[] expect(int sw, byte[] apdu) {
+        byte[] r = send(apdu);
+        assertEquals(String.format("%04X", sw), String.format("%04X", sw(r)),
+                () -> "APDU " + Hex.s(apdu).substring(0, Math.min(80, 2 * apdu.length)) + " answered "
+                        + Hex.s(r).substring(0, Math.min(80, 2 * r.length)));
+        return data(r);
+    }
+
+    byte[] ok(byte[] apdu) {
+        return expect(0x9000, apdu);
+    }
+
+    int swOf(byte[] apdu) {
+        return sw(send(apdu));
+    }
+
+    // ---- APDUs ------------------------------------------------------------------------------
+
+    /** Short APDU (le −1: none; 256 encodes as 00). */
+    static byte[] apdu(int cla, int ins, int p1, int p2, byte[] data, int le) {
+        byte[] head = {(byte) cla, (byte) ins, (byte) p1, (byte) p2};
+        byte[] c = head;
+        if (data != null && data.length > 0) {
+            c = Hex.cat(head, new byte[] {(byte) data.length}, data);
+        }
+        return le < 0 ? c : Hex.cat(c, new byte[] {(byte) le});
+    }
+
+    /** Extended APDU: Lc 00 hi lo, Le hi lo (le −1: none; 65 536 encodes as 0000). */
+    static byte[] extended(int cla, int ins, int p1, int p2, byte[] data, int le) {
+        byte[] c = {(byte) cla, (byte) ins, (byte) p1, (byte) p2};
+        boolean hasData = data != null && data.length > 0;
+        if (hasData) {
+            c = Hex.cat(c, new byte[] {0, (byte) (data.length >> 8), (byte) data.length}, data);
+        }
+        if (le >= 0) {
+            c = Hex.cat(c, hasData ? new byte[] {(byte) (le >> 8), (byte) le}
+                    : new byte[] {0, (byte) (le >> 8), (byte) le});
+        }
+        return c;
+    }
+
+    static byte[] getStatus() {
+        return apdu(0x80, 0x30, 0, 0, null, 0x1C);
+    }
+
+    static byte[] getManifest(int start) {
+        return apdu(0x80, 0x34, start >> 8, start & 0xFF, null, 0);
+    }
+
+    static byte[] beginFull() {
+        return apdu(0x80, 0x36, 0, 0, null, -1);
+    }
+
+    static byte[] beginIncremental(long base) {
+        return apdu(0x80, 0x36, 1, 0, Hex.u32(base), -1);
+    }
+
+    static byte[] id(int category, byte[] name) {
+        return Hex.cat(new byte[] {(byte) category, (byte) name.length}, name);
+    }
+
+    static byte[] entry(int category, byte[] name, byte[] data) {
+        return Hex.cat(id(category, name), Hex.u32(data.length), Records.sha256(data));
+    }
+
+    static byte[] beginRecord(int category, byte[] name, byte[] data) {
+        return apdu(0x80, 0x38, 0, 0, entry(category, name, data), -1);
+    }
+
+    static byte[] writeData(long offset, byte[] bytes) {
+        return apdu(0x80, 0x3A, 0, 0, Hex.cat(Hex.u32(offset), bytes), -1);
+    }
+
+    static byte[] endRecord() {
+        return apdu(0x80, 0x3C, 0, 0, null, -1);
+    }
+
+    static byte[] deleteRecord(int category, byte[] name) {
+        return apdu(0x80, 0x3E, 0, 0, id(category, name), -1);
+    }
+
+    static byte[] commit() {
+        return apdu(0x80, 0x40, 0, 0, null, 4);
+    }
+
+    static byte[] abort() {
+        return apdu(0x80, 0x42, 0, 0, null, -1);
+    }
+
+    static byte[] readData(int category, byte[] name, long offset, int le) {
+        return apdu(0x80, 0x44, 0, 0, Hex.cat(id(category, name), Hex.u32(offset)), le);
+    }
+
+    static byte[] erase() {
+        return apdu(0x80, 0x46, 0, 0, Hex.b("4552415345"), -1);
+    }
+}
