@@ -729,16 +729,24 @@ fn auto(
     let pairing = passcodes.pairing()?;
     let (mut channel, _) = card.open()?;
     let result = push_tree(&mut channel, &tree, false, false, &pairing, out)?;
+    // When the card already held the tree nothing was committed: the interval keeps running
+    // from the last backup this state knows of (from now on a first run, when the card was
+    // found in step with DIR).
+    let committed = result.generation.is_some();
     let new_state = AutoState {
         tree_digest,
-        last_backup_unix: now,
-        generation: result.generation,
+        last_backup_unix: if committed {
+            now
+        } else {
+            state.as_ref().map_or(now, |s| s.last_backup_unix)
+        },
+        generation: result.generation.or(state.and_then(|s| s.generation)),
     };
     let bytes = serde_json::to_vec_pretty(&new_state).context("encoding the state")?;
     write_atomic(&state_path, &bytes)?;
     let mut value = push_json(&result);
     if let Value::Object(map) = &mut value {
-        map.insert("backed_up".into(), Value::from(true));
+        map.insert("backed_up".into(), Value::from(committed));
     }
     out.emit(&value, &push_text(&result));
     Ok(ExitCode::SUCCESS)
