@@ -451,19 +451,30 @@ impl<'c, C: Card> BackupClient<'c, C> {
     /// §5.8–5.10 One whole record: BEGIN RECORD, its WRITE DATA, END RECORD.
     ///
     /// # Errors
-    /// Those of the three commands and of [`write_record_data`](Self::write_record_data).
+    /// [`BackupClientError::LocalChanged`] when `data` has not the entry's length, or when the
+    /// card finds its SHA-256 is not the entry's (`9D03`: the card discarded the record, the
+    /// session stays open); those of the three commands and of
+    /// [`write_record_data`](Self::write_record_data).
     pub fn send_record(
         &mut self,
         entry: &ManifestEntry,
         data: &[u8],
         progress: &mut dyn FnMut(u64),
     ) -> Result<(), BackupClientError> {
-        if data.len() as u64 != u64::from(entry.length) || digest(data) != entry.digest {
+        if data.len() as u64 != u64::from(entry.length) {
             return Err(BackupClientError::LocalChanged(entry.id()));
         }
         self.begin_record(entry)?;
         self.write_record_data(entry, data, progress)?;
-        self.end_record()
+        // The card hashes what it received (END RECORD); hashing here again would cost a second
+        // SHA-256 pass for nothing. The transport is checked, so a 9D03 means the data handed in
+        // is not what the entry was planned with.
+        match self.end_record() {
+            Err(e) if e.sw() == Some(Sw::DigestMismatch) => {
+                Err(BackupClientError::LocalChanged(entry.id()))
+            }
+            other => other,
+        }
     }
 
     /// §5.11 DELETE RECORD from an incremental session's staging table.
@@ -887,7 +898,10 @@ mod tests {
             .then_bytes(
                 wire(&commands::read_data(&entry.id(), 0, 10)),
                 ok(&[7u8; 9]),
-            );
+            )
+            .then_bytes(wire(&commands::begin_record(&entry)), [0x90, 0x00])
+            .then_bytes(wire(&commands::write_data(0, &[1u8; 10])), [0x90, 0x00])
+            .then_bytes(wire(&commands::end_record()), [0x9D, 0x03]);
         let mut ch = Channel::new(card);
         let mut c = BackupClient::new(&mut ch);
         let plan = PushPlan {
@@ -912,9 +926,13 @@ mod tests {
             c.read_record(&entry, &mut |_| {}).unwrap_err(),
             BackupClientError::ShortRead { got: 9, .. }
         ));
-        // Data that changed after hashing never reaches the card.
+        // Data that changed after hashing: the card refuses it at END RECORD (9D03).
         assert!(matches!(
             c.send_record(&entry, &[1u8; 10], &mut |_| {}).unwrap_err(),
+            BackupClientError::LocalChanged(_)
+        ));
+        assert!(matches!(
+            c.send_record(&entry, &[1u8; 9], &mut |_| {}).unwrap_err(),
             BackupClientError::LocalChanged(_)
         ));
         ch.card().finish().unwrap();
