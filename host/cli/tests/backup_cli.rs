@@ -164,11 +164,17 @@ fn passcodes_push_restore_verify_auto_erase() {
     run(with(&["backup", "restore", dst_s, "--force"], &both));
     assert_eq!(snapshot(&dst), snapshot(&src));
 
-    // Verify: clean, then damaged (exit 1), then re-provisioned.
+    // Verify: clean; then a key erased, a service book corrupted, user data changed and a
+    // record added: exit 1, and only the damage (erased, corrupted) is re-provisioned.
     let v = run(with(&["backup", "verify", dst_s], &p));
     assert_eq!(v["damaged"], false);
     fs::remove_file(dst.join("keys/k")).unwrap();
-    write(&dst, "user-data/日本語.txt", b"garbage");
+    write(
+        &dst,
+        "service-books/carrier.sb",
+        b"APN=internet.simkit.examplf\n",
+    );
+    write(&dst, "user-data/日本語.txt", b"edited since");
     write(&dst, "other/new.txt", b"added since");
     let mut args = vec!["--json", "backup", "verify", dst_s];
     args.extend_from_slice(&p);
@@ -180,14 +186,10 @@ fn passcodes_push_restore_verify_auto_erase() {
         String::from_utf8_lossy(&o.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let counts = &v["counts"];
     assert_eq!(
-        (
-            &v["counts"]["erased"],
-            &v["counts"]["corrupted"],
-            &v["counts"]["added"],
-            &v["counts"]["ok"]
-        ),
-        (&1.into(), &1.into(), &1.into(), &4.into()),
+        ["ok", "erased", "corrupted", "changed", "added"].map(|k| counts[k].as_u64().unwrap()),
+        [3, 1, 1, 1, 1],
         "{v}"
     );
     let v = run(with(
@@ -195,6 +197,28 @@ fn passcodes_push_restore_verify_auto_erase() {
         &both,
     ));
     assert_eq!(v["restored"].as_u64(), Some(2));
+    assert_eq!(
+        fs::read(dst.join("user-data/日本語.txt")).unwrap(),
+        b"edited since",
+        "a change is not undone"
+    );
+    // A change alone is not damage; --strict makes it one.
+    let v = run(with(&["backup", "verify", dst_s], &p));
+    assert_eq!(
+        (v["damaged"].as_bool(), v["counts"]["changed"].as_u64()),
+        (Some(false), Some(1))
+    );
+    let v = run(with(
+        &[
+            "backup",
+            "verify",
+            dst_s,
+            "--strict",
+            "--restore-if-damaged",
+        ],
+        &both,
+    ));
+    assert_eq!(v["restored"].as_u64(), Some(1));
     fs::remove_file(dst.join("other/new.txt")).unwrap();
     fs::remove_dir(dst.join("other")).unwrap();
     assert_eq!(snapshot(&dst), snapshot(&src));

@@ -77,14 +77,20 @@ enum Sub {
         #[command(flatten)]
         passcodes: PasscodeArgs,
     },
-    /// Compare DIR with the card's manifest: erased, corrupted, added and changed records.
-    /// Exits 1 when a record was erased or corrupted.
+    /// Compare DIR with the card's manifest: erased, corrupted, changed and added records.
+    /// Exits 1 when a record was erased or corrupted (a mismatch in service-books or keys;
+    /// in the other categories it is a change, damage only with --strict).
     Verify {
         /// The backup directory.
         dir: PathBuf,
-        /// Re-provision erased and corrupted records from the card (needs both passcodes).
+        /// Re-provision damaged records from the card (needs both passcodes).
         #[arg(long)]
         restore_if_damaged: bool,
+        /// Count changed user-data, preferences and other records as damage too (by default a
+        /// mismatch there is a change made since the backup; in service-books and keys it is
+        /// corruption).
+        #[arg(long)]
+        strict: bool,
         #[command(flatten)]
         passcodes: PasscodeArgs,
     },
@@ -209,8 +215,18 @@ pub(crate) fn run(args: Args, out: &Output) -> Result<ExitCode> {
         Sub::Verify {
             dir,
             restore_if_damaged,
+            strict,
             passcodes,
-        } => verify_cmd(&mut channel, &dir, restore_if_damaged, &passcodes, out),
+        } => verify_cmd(
+            &mut channel,
+            &dir,
+            VerifyOptions {
+                restore_if_damaged,
+                strict,
+            },
+            &passcodes,
+            out,
+        ),
         Sub::Auto { .. } => Ok(ExitCode::SUCCESS),
         Sub::Status { passcode_env } => status(&mut channel, passcode_env.as_deref(), out),
         Sub::Erase { yes } => erase(&mut channel, yes, out),
@@ -568,19 +584,64 @@ fn restore(
 
 // --- verify -------------------------------------------------------------------------------------
 
-fn state_name(state: RecordState) -> &'static str {
-    match state {
-        RecordState::Ok => "ok",
-        RecordState::Erased => "erased",
-        RecordState::Corrupted => "corrupted",
-        RecordState::Added => "added",
+/// How `verify` reports a record: the core's states, with a mismatch split by category as
+/// spec §6.4 suggests. Service books and keys do not change in normal use, so a mismatch there
+/// is corruption; user data, preferences and other records do, so a mismatch there is reported
+/// as a change and is not damage unless `--strict` (re-provisioning it would undo the user's
+/// edit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Ok,
+    Erased,
+    Corrupted,
+    Changed,
+    Added,
+}
+
+impl Verdict {
+    const ALL: [Verdict; 5] = [
+        Verdict::Ok,
+        Verdict::Erased,
+        Verdict::Corrupted,
+        Verdict::Changed,
+        Verdict::Added,
+    ];
+
+    fn of(state: RecordState, category: Category) -> Verdict {
+        match state {
+            RecordState::Ok => Verdict::Ok,
+            RecordState::Erased => Verdict::Erased,
+            RecordState::Added => Verdict::Added,
+            RecordState::Corrupted => match category {
+                Category::ServiceBooks | Category::Keys => Verdict::Corrupted,
+                _ => Verdict::Changed,
+            },
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Erased => "erased",
+            Verdict::Corrupted => "corrupted",
+            Verdict::Changed => "changed",
+            Verdict::Added => "added",
+        }
+    }
+
+    fn is_damage(self, strict: bool) -> bool {
+        match self {
+            Verdict::Erased | Verdict::Corrupted => true,
+            Verdict::Changed => strict,
+            Verdict::Ok | Verdict::Added => false,
+        }
     }
 }
 
 fn verify_cmd(
     channel: &mut Channel<AnyCard>,
     dir: &Path,
-    restore_if_damaged: bool,
+    options: VerifyOptions,
     passcodes: &PasscodeArgs,
     out: &Output,
 ) -> Result<ExitCode> {
@@ -596,48 +657,54 @@ fn verify_cmd(
         .context("GET MANIFEST")?
         .ok_or_else(|| anyhow!("the card holds no backup (9D05 no backup generation stored)"))?;
     let report = verify(&records(&tree), &manifest.manifest).context("comparing with the card")?;
-    let damaged: Vec<ManifestEntry> = report
-        .damaged()
-        .filter_map(|v| manifest.manifest.get_id(&v.id).cloned())
+    let verdicts: Vec<(String, Verdict, Option<&ManifestEntry>)> = report
+        .records
+        .iter()
+        .map(|r| {
+            (
+                r.id.to_string(),
+                Verdict::of(r.state, r.id.category),
+                manifest.manifest.get_id(&r.id),
+            )
+        })
+        .collect();
+    let damaged: Vec<ManifestEntry> = verdicts
+        .iter()
+        .filter(|(_, v, _)| v.is_damage(options.strict))
+        .filter_map(|(_, _, e)| (*e).cloned())
         .collect();
     let mut restored = 0;
-    if restore_if_damaged && !damaged.is_empty() {
+    if options.restore_if_damaged && !damaged.is_empty() {
         verify_reprovisioning(&mut client, passcodes)?;
         restore_entries(&mut client, dir, &damaged, out)?;
         restored = damaged.len();
     }
-    let counts: serde_json::Map<String, Value> = [
-        RecordState::Ok,
-        RecordState::Erased,
-        RecordState::Corrupted,
-        RecordState::Added,
-    ]
-    .into_iter()
-    .map(|s| (state_name(s).to_owned(), Value::from(report.count(s))))
-    .collect();
-    let records: Vec<Value> = report
-        .records
-        .iter()
-        .filter(|r| r.state != RecordState::Ok)
-        .map(|r| json!({ "record": r.id.to_string(), "state": state_name(r.state) }))
+    let count = |v: Verdict| verdicts.iter().filter(|(_, x, _)| *x == v).count();
+    let counts: serde_json::Map<String, Value> = Verdict::ALL
+        .into_iter()
+        .map(|v| (v.name().to_owned(), Value::from(count(v))))
         .collect();
-    let mut text: Vec<String> = report
-        .records
-        .iter()
-        .filter(|r| r.state != RecordState::Ok)
-        .map(|r| format!("{:<9} {}", state_name(r.state), r.id))
+    let listed = verdicts.iter().filter(|(_, v, _)| *v != Verdict::Ok);
+    let records: Vec<Value> = listed
+        .clone()
+        .map(|(id, v, _)| json!({ "record": id, "state": v.name() }))
+        .collect();
+    let mut text: Vec<String> = listed
+        .map(|(id, v, _)| format!("{:<9} {id}", v.name()))
         .collect();
     text.push(format!(
-        "generation {}: {} ok, {} erased, {} corrupted (or changed since the backup), {} added",
+        "generation {}: {} ok, {} erased, {} corrupted, {} changed, {} added",
         manifest.generation,
-        report.count(RecordState::Ok),
-        report.count(RecordState::Erased),
-        report.count(RecordState::Corrupted),
-        report.count(RecordState::Added)
+        count(Verdict::Ok),
+        count(Verdict::Erased),
+        count(Verdict::Corrupted),
+        count(Verdict::Changed),
+        count(Verdict::Added)
     ));
+    let is_damaged = !damaged.is_empty();
     if restored > 0 {
         text.push(format!("re-provisioned {restored} records from the card"));
-    } else if report.is_damaged() {
+    } else if is_damaged {
         text.push(
             "damaged: run `simkit backup verify --restore-if-damaged` to re-provision".into(),
         );
@@ -645,18 +712,25 @@ fn verify_cmd(
     out.emit(
         &json!({
             "generation": manifest.generation,
-            "damaged": report.is_damaged(),
+            "damaged": is_damaged,
             "counts": counts,
             "records": records,
             "restored": restored,
         }),
         &text,
     );
-    Ok(if report.is_damaged() && restored == 0 {
+    Ok(if is_damaged && restored == 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The switches of `simkit backup verify`.
+#[derive(Debug, Clone, Copy)]
+struct VerifyOptions {
+    restore_if_damaged: bool,
+    strict: bool,
 }
 
 // --- auto ---------------------------------------------------------------------------------------
