@@ -354,3 +354,36 @@ fn too_many_records_ends_the_session_cleanly() {
     assert_eq!(e.sw(), Some(Sw::TooManyRecords), "{e}");
     assert_eq!(c.manifest().unwrap(), None);
 }
+
+#[test]
+fn changed_passcodes_take_effect_and_keep_the_data() {
+    let mut ch = card(InstallParams::DEFAULT);
+    setup(&mut ch);
+    let tree = mixed_tree_small();
+    let mut c = client(&mut ch, false);
+    push(&mut c, &tree, false).unwrap();
+    // CHANGE REFERENCE DATA of the reprovisioning passcode needs it verified.
+    let e = c
+        .change_passcode(Passcode::Reprovisioning, b"13579")
+        .unwrap_err();
+    assert_eq!(e.sw(), Some(Sw::SecurityStatusNotSatisfied), "{e}");
+    c.change_passcode(Passcode::Pairing, b"pairing-2").unwrap();
+    c.verify(Passcode::Reprovisioning, REPROVISIONING).unwrap();
+    c.change_passcode(Passcode::Reprovisioning, b"13579")
+        .unwrap();
+    // A new selection starts with nothing verified; the old values are wrong now.
+    c.select().unwrap();
+    assert_eq!(
+        c.passcode_state(Passcode::Pairing).unwrap(),
+        simkit_card::backup::PasscodeState::TriesLeft(5)
+    );
+    let e = c.open(PAIRING).unwrap_err();
+    assert_eq!(e.tries_left(), Some(4), "{e}");
+    c.open(b"pairing-2").unwrap();
+    let e = c
+        .verify(Passcode::Reprovisioning, REPROVISIONING)
+        .unwrap_err();
+    assert_eq!(e.tries_left(), Some(2), "{e}");
+    c.verify(Passcode::Reprovisioning, b"13579").unwrap();
+    assert_eq!(read_all(&mut c), tree);
+}
