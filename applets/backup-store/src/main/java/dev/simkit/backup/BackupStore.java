@@ -789,11 +789,14 @@ public class BackupStore extends Applet implements ExtendedLength {
         Util.arrayCopy(t, Transients.OFF_R1, p.state, Persistent.OFF_USED, U32.LEN);
         p.state[Persistent.OFF_PAIRING_SET] = 0;
         p.state[Persistent.OFF_REPROVISIONING_SET] = 0;
-        p.pairing.resetAndUnblock();
-        p.reprovisioning.resetAndUnblock();
         p.state[Persistent.OFF_WIPE_PENDING] = 1;
         JCSystem.commitTransaction();
-        // 2. Transient state.
+        // 2. Transient state; full tries. resetAndUnblock runs after the commit on purpose: an
+        // OwnerPIN try counter does not roll back, so inside a torn transaction it would unblock a
+        // LOCKED store whose "set" flags and records the rollback restores. Unset passcodes report
+        // their limit anyway (§5.2) and SET PASSCODE's update() resets the counter again.
+        p.pairing.resetAndUnblock();
+        p.reprovisioning.resetAndUnblock();
         endSession();
         // 3. Zero every data byte and both tables, then clear wipe pending.
         completeWipe();

@@ -73,8 +73,11 @@ final class Store {
         short perPageShift = (short) (PAGE_SHIFT - s);
         short pageCount = (short) ((short) (blocks + (short) (1 << perPageShift) - 1) >> perPageShift);
         pages = new Object[pageCount];
+        short perPage = (short) (1 << perPageShift);
         for (short i = 0; i < pageCount; i++) {
-            pages[i] = new byte[PAGE_SIZE];
+            // The last page holds only the blocks that are left (small stores: one small page).
+            short inPage = (short) (blocks - (short) (i * perPage));
+            pages[i] = new byte[inPage >= perPage ? PAGE_SIZE : (short) (inPage << s)];
         }
         next = new short[blocks];
         tableA = new Object[maxRecords];
