@@ -48,6 +48,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod backup;
 pub mod channel;
 pub mod credit;
 mod error;

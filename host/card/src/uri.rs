@@ -11,6 +11,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use simkit_core::backup::commands::AID as BACKUP_STORE_AID;
 use simkit_core::credit::commands::APPLET_AID as CREDIT_MODULE_AID;
 
 use crate::error::CardError;
@@ -18,11 +19,12 @@ use crate::jcardsim::{AppletSpec, CardHostConfig, CardSpec, JcardsimCard};
 use crate::transport::{Atr, Card, Disposition, SimulatorControl};
 
 /// The applets on the card of a plain `jcardsim` URI: (AID, class name). Every class must be
-/// in the card host jar (or an `--applet-jar`), or the host does not start. The backup store
-/// (`dev.simkit.backup.BackupStore` at `F0534D4B49540201`) joins this list when its applet
-/// exists.
-pub const DEFAULT_APPLETS: &[(&[u8], &str)] =
-    &[(&CREDIT_MODULE_AID, "dev.simkit.credit.CreditModule")];
+/// in the card host jar (or an `--applet-jar`), or the host does not start. The backup store is
+/// installed with empty install data (spec §2.2 defaults: 64 KiB, 128 records, 5 / 3 tries).
+pub const DEFAULT_APPLETS: &[(&[u8], &str)] = &[
+    (&CREDIT_MODULE_AID, "dev.simkit.credit.CreditModule"),
+    (&BACKUP_STORE_AID, "dev.simkit.backup.BackupStore"),
+];
 
 /// The card of a plain `jcardsim` URI: [`DEFAULT_APPLETS`], no install parameters.
 pub fn default_card() -> CardSpec {

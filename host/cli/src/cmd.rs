@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub(crate) mod backup;
 pub(crate) mod credit;
 pub(crate) mod decode;
 pub(crate) mod demo;

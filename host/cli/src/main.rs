@@ -44,6 +44,8 @@ enum Command {
     Personalise(cmd::personalise::Args),
     /// The credit module: status, debit, fraud log, limits, reload.
     Credit(cmd::credit::Args),
+    /// The backup store: push, restore, verify, auto, status, erase, passcodes.
+    Backup(cmd::backup::Args),
     /// Run simulated cards that keep their state across commands (prints their URIs).
     Sim(cmd::sim::Args),
 }
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::run(args, &out),
         Command::Personalise(args) => cmd::personalise::run(args, &out),
         Command::Credit(args) => cmd::credit::run(args, &out),
+        Command::Backup(args) => cmd::backup::run(args, &out),
         Command::Sim(args) => cmd::sim::run(args, &out),
     };
     match result {

@@ -1,0 +1,234 @@
+//! Backup-store throughput through the card-host socket: fixed counts, figures on stdout.
+//! `cargo bench -p simkit-card --bench backup` (the card host jar must be built:
+//! `mvn -B -q -f applets/pom.xml package -DskipTests`).
+//!
+//! For trees of 64 KiB and 256 KiB (100 records each, so that one record is 1 %):
+//! - `full`: a whole full backup as `simkit backup push --full` plays it (GET MANIFEST, BEGIN
+//!   SESSION, per record BEGIN RECORD / WRITE DATA / END RECORD, COMMIT), in record bytes/s;
+//! - `raw`: the same payload sent in maximum-size APDUs (the card's 32 767-byte limit) to an
+//!   instruction the applet refuses at once, so only the transport and the simulator work: the
+//!   rate the socket and jCardSim allow. The goal is full / raw ≥ 0.8;
+//! - `incremental_1pct`: one record of the 100 changed, then an incremental backup (plan from
+//!   the manifest, one record sent, COMMIT). The goal is at most 5 % of a full backup's time;
+//!   the bytes on the wire of both are printed too (deterministic, unlike the times).
+//!
+//! Record data is in memory and hashed in advance: the figures are the card path's, not the
+//! disk's.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use simkit_card::backup::BackupClient;
+use simkit_card::{AppletSpec, CardHostConfig, CardSpec, Channel, JcardsimCard, TraceRecorder};
+use simkit_core::apdu::Command;
+use simkit_core::backup::commands::{AID, InstallParams, Passcode};
+use simkit_core::backup::diff::LocalRecord;
+use simkit_core::backup::manifest::{Category, RecordName, digest};
+
+const RECORDS: usize = 100;
+/// Untimed runs before each measurement (JIT warm-up of the card host).
+const WARMUP: usize = 10;
+/// Least warm-up time before each measurement.
+const WARMUP_TIME: Duration = Duration::from_secs(2);
+const PAIRING: &[u8] = b"123456";
+
+type Tree = BTreeMap<String, Vec<u8>>;
+
+fn card() -> Channel<JcardsimCard> {
+    let params = InstallParams {
+        capacity: 2 * 1024 * 1024,
+        max_records: 256,
+        ..InstallParams::DEFAULT
+    };
+    let applet = AppletSpec::new(AID.to_vec(), "dev.simkit.backup.BackupStore")
+        .params(params.encode().to_vec());
+    let config = CardHostConfig::with_cards([CardSpec::new([applet])]);
+    let mut ch = Channel::new(JcardsimCard::spawn(config).unwrap_or_else(|e| panic!("{e}")));
+    let mut c = BackupClient::new(&mut ch);
+    c.select().unwrap();
+    c.set_passcode(Passcode::Pairing, PAIRING).unwrap();
+    c.set_passcode(Passcode::Reprovisioning, b"87654321")
+        .unwrap();
+    ch
+}
+
+fn tree(total: usize, seed: u32) -> Tree {
+    let each = total / RECORDS;
+    (0..RECORDS)
+        .map(|r| {
+            let data = (0..each)
+                .map(|i| ((i as u32).wrapping_mul(131).wrapping_add(seed + r as u32) % 251) as u8)
+                .collect();
+            (format!("record-{r:03}"), data)
+        })
+        .collect()
+}
+
+fn local(tree: &Tree) -> Vec<LocalRecord> {
+    tree.iter()
+        .map(|(name, data)| LocalRecord {
+            category: Category::UserData,
+            name: RecordName::new(name).unwrap(),
+            data_len: data.len() as u64,
+            digest: digest(data),
+        })
+        .collect()
+}
+
+/// One backup as the CLI plays it (pairing already verified): plan from the manifest, push.
+fn backup(
+    c: &mut BackupClient<'_, JcardsimCard>,
+    tree: &Tree,
+    records: &[LocalRecord],
+    full: bool,
+) -> usize {
+    let plan = c.plan_push(records, full).unwrap();
+    c.push(
+        &plan,
+        &mut |e| Ok(tree[e.name.as_str()].clone()),
+        &mut |_| {},
+    )
+    .unwrap();
+    plan.send.len()
+}
+
+/// Mean time of `runs` calls, after at least `warmup` untimed calls and [`WARMUP_TIME`].
+fn time<F: FnMut()>(warmup: usize, runs: usize, mut f: F) -> Duration {
+    let start = Instant::now();
+    let mut done = 0;
+    while done < warmup || start.elapsed() < WARMUP_TIME {
+        f();
+        done += 1;
+    }
+    let start = Instant::now();
+    for _ in 0..runs {
+        f();
+    }
+    start.elapsed() / u32::try_from(runs).unwrap()
+}
+
+/// Command and response bytes recorded since the last call.
+fn wire_bytes(trace: &TraceRecorder) -> usize {
+    trace
+        .take()
+        .iter()
+        .map(|x| x.command.len() + x.response.len())
+        .sum()
+}
+
+fn rate(bytes: usize, per: Duration) -> f64 {
+    bytes as f64 / per.as_secs_f64()
+}
+
+fn main() {
+    println!("backup store through the card host ({RECORDS} records per tree)");
+    for (label, total, runs) in [("64KiB", 64 * 1024, 50), ("256KiB", 256 * 1024, 20)] {
+        let mut ch = card();
+        let mut c = BackupClient::new(&mut ch);
+        c.open(PAIRING).unwrap();
+        let max = usize::from(c.status().unwrap().max_command_data);
+        let t = tree(total, 0);
+        let records = local(&t);
+        let bytes: usize = t.values().map(Vec::len).sum();
+
+        // Bytes on the wire (commands and responses), traced outside the timed runs: a full
+        // backup, then an incremental one after one record changed.
+        let trace = TraceRecorder::new();
+        c.channel().set_trace(trace.hook());
+        backup(&mut c, &t, &records, true);
+        let full_wire = wire_bytes(&trace);
+        let mut one_changed = t.clone();
+        one_changed.insert("record-042".into(), vec![0xEE; bytes / RECORDS]);
+        backup(&mut c, &one_changed, &local(&one_changed), false);
+        let incremental_wire = wire_bytes(&trace);
+        backup(&mut c, &t, &records, false);
+        c.channel().clear_trace();
+
+        let full = time(WARMUP, runs, || {
+            assert_eq!(backup(&mut c, &t, &records, true), RECORDS);
+        });
+
+        // The same payload in maximum-size APDUs to an INS the applet refuses (6D00).
+        let apdu = Command::new(0x80, 0x50, 0, 0).data(vec![0x5A; max]);
+        let count = bytes.div_ceil(max);
+        let last = Command::new(0x80, 0x50, 0, 0).data(vec![0x5A; bytes - max * (count - 1)]);
+        let raw = time(WARMUP, runs, || {
+            for i in 0..count {
+                let cmd = if i + 1 == count { &last } else { &apdu };
+                let r = c.channel().transmit(cmd).unwrap();
+                assert_eq!(r.sw.to_u16(), 0x6D00);
+            }
+        });
+
+        // Incremental after changing 1 % of the records (one record, a different one each run).
+        let mut changing = t.clone();
+        let mut round = 0u32;
+        let incremental = time(WARMUP, runs, || {
+            round += 1;
+            let name = format!("record-{:03}", round as usize % RECORDS);
+            // Seeds from 1000 on never equal an original record's content.
+            let fresh = tree(total, 1000 + round).remove("record-000").unwrap();
+            changing.insert(name, fresh);
+            let records = local(&changing);
+            assert_eq!(backup(&mut c, &changing, &records, false), 1);
+        });
+
+        // The same bytes as records of one maximum-size APDU each: the store's own overhead
+        // (BEGIN RECORD, END RECORD, SHA-256 on the card) without the per-record APDU cost of
+        // 100 small records.
+        let big: Tree = (0..count)
+            .map(|i| {
+                let len = if i + 1 == count {
+                    bytes - (max - 4) * i
+                } else {
+                    max - 4
+                };
+                (
+                    format!("big-{i}"),
+                    vec![u8::try_from(i % 256).unwrap(); len.min(bytes)],
+                )
+            })
+            .collect();
+        let big_records = local(&big);
+        let big_bytes: usize = big.values().map(Vec::len).sum();
+        let big_full = time(WARMUP, runs, || {
+            backup(&mut c, &big, &big_records, true);
+        });
+
+        let full_rate = rate(bytes, full);
+        let raw_rate = rate(bytes, raw);
+        println!(
+            "{label:>7} full            {:>9.3} ms  {:>10.0} B/s  ({runs} runs)",
+            full.as_secs_f64() * 1e3,
+            full_rate
+        );
+        println!(
+            "{label:>7} raw             {:>9.3} ms  {:>10.0} B/s  ({count} APDUs of <= {max} bytes)",
+            raw.as_secs_f64() * 1e3,
+            raw_rate
+        );
+        println!(
+            "{label:>7} full / raw      {:>9.3}       (goal >= 0.8)",
+            full_rate / raw_rate
+        );
+        println!(
+            "{label:>7} full, {} records of <= {} bytes {:>9.3} ms  {:>10.0} B/s  = {:.3} of raw",
+            big.len(),
+            max - 4,
+            big_full.as_secs_f64() * 1e3,
+            rate(big_bytes, big_full),
+            rate(big_bytes, big_full) / raw_rate
+        );
+        println!(
+            "{label:>7} wire bytes: full {full_wire}, incremental_1pct {incremental_wire} = {:.2} %",
+            100.0 * incremental_wire as f64 / full_wire as f64
+        );
+        println!(
+            "{label:>7} incremental_1pct {:>8.3} ms  = {:.2} % of full (goal <= 5 %)",
+            incremental.as_secs_f64() * 1e3,
+            100.0 * incremental.as_secs_f64() / full.as_secs_f64()
+        );
+    }
+}

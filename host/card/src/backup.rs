@@ -1,0 +1,978 @@
+//! The backup-store client: one method per command of `applet-spec/backup-store.md` §5, typed
+//! results, and the host procedures of §6 (open, push, read back) built from them.
+//!
+//! Commands, response parsers, manifests, plans and the incremental diff live in
+//! `simkit_core::backup`; this module adds only what needs a card: sending through a
+//! [`Channel`], checking response lengths, paging the manifest, cutting record data by the
+//! transfer plan of §7 for the negotiated [`Transport`], and checking what comes back against the
+//! manifest's SHA-256 before anyone writes it to disk.
+//!
+//! It must not touch files: the caller hands record data in (a closure per record) and gets
+//! record data out.
+//!
+//! The transport: the client assumes the reader does what the [`Channel`] does. A channel with
+//! extended length switched off ([`Channel::set_extended_length`]) must be paired with
+//! [`BackupClient::with_reader`]`(Transport::SHORT)`, so that records are written as one chained
+//! WRITE DATA and read 256 bytes at a time (§7).
+
+use std::fmt;
+use std::io;
+
+use simkit_core::apdu::Command;
+use simkit_core::backup::BackupError;
+use simkit_core::backup::commands::{
+    self, BackupStatus, INS_TABLE, ManifestPage, Passcode, SessionKind,
+};
+use simkit_core::backup::diff::{LocalRecord, incremental_plan, local_manifest};
+use simkit_core::backup::manifest::{Manifest, ManifestEntry, RecordId, digest};
+use simkit_core::backup::plan::{
+    EXTENDED_MAX_COMMAND_DATA, EXTENDED_MAX_RESPONSE_DATA, Transport, read_plan, write_plan,
+};
+use simkit_core::status::Sw;
+
+use crate::channel::Channel;
+use crate::error::CardError;
+use crate::transport::Card;
+
+/// How many times [`BackupClient::manifest`] restarts when the generation changes between pages
+/// before giving up (another host committing in a loop).
+const MANIFEST_RESTARTS: usize = 4;
+
+/// Everything that can go wrong driving the backup store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackupClientError {
+    /// The card (or the way to it) failed; a refusal keeps its status word and meaning.
+    #[error(transparent)]
+    Card(#[from] CardError),
+    /// A request the host cannot build (a passcode of the wrong length, a transport too small).
+    #[error(transparent)]
+    Request(#[from] BackupError),
+    /// A response of the right shape that the core codecs reject.
+    #[error("{command}: malformed response: {source}")]
+    Malformed {
+        /// The command's name.
+        command: &'static str,
+        /// What the codec found.
+        #[source]
+        source: BackupError,
+    },
+    /// The store is locked: a passcode is blocked (§4.1). Only ERASE helps.
+    #[error(
+        "the backup store is locked (a passcode is blocked, 6983); only `erase` helps, and it destroys the backup"
+    )]
+    Locked,
+    /// A passcode the operation needs is not set (§4.3 UNSET).
+    #[error("the {0} is not set (9D07); set it first")]
+    NotSet(Passcode),
+    /// READ DATA returned fewer bytes than asked for.
+    #[error("READ DATA {id}: asked for {asked} bytes at offset {offset}, got {got}")]
+    ShortRead {
+        /// The record.
+        id: RecordId,
+        /// Offset asked for.
+        offset: u32,
+        /// Bytes asked for.
+        asked: u32,
+        /// Bytes received.
+        got: usize,
+    },
+    /// The bytes read back do not hash to the manifest's SHA-256: nothing may be written.
+    #[error("record {0}: data read from the card does not match its manifest SHA-256")]
+    ReadDigestMismatch(RecordId),
+    /// The local data handed in for a record does not match the length or digest it was
+    /// planned with (the file changed after it was hashed).
+    #[error("record {0}: local data changed since it was hashed; run the backup again")]
+    LocalChanged(RecordId),
+    /// The local data of a record could not be read.
+    #[error("record {id}: {source}")]
+    Source {
+        /// The record.
+        id: RecordId,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// GET MANIFEST kept reporting a different generation between pages.
+    #[error("the card's generation kept changing while reading the manifest")]
+    ManifestUnstable,
+    /// GET MANIFEST returned a page with no entry before the total was reached.
+    #[error("GET MANIFEST: empty page at index {start} of {total}")]
+    ManifestStalled {
+        /// Start index asked for.
+        start: u16,
+        /// Total the card reported.
+        total: u16,
+    },
+}
+
+impl BackupClientError {
+    /// The status word, if the card refused a command.
+    pub fn sw(&self) -> Option<Sw> {
+        match self {
+            BackupClientError::Card(e) => e.sw(),
+            _ => None,
+        }
+    }
+
+    /// Tries left when the card answered a wrong passcode (`63Cx`).
+    pub fn tries_left(&self) -> Option<u8> {
+        match self.sw() {
+            Some(Sw::RemainingRetries(n)) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+/// The answer to a VERIFY without data (§5.4): no try is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasscodeState {
+    /// Verified in this selection.
+    Verified,
+    /// Not verified; this many tries left (0: blocked).
+    TriesLeft(u8),
+}
+
+/// The card's active generation as read with GET MANIFEST.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardManifest {
+    /// Generation number (never 0: a store with no generation answers `9D05`).
+    pub generation: u32,
+    /// Entries in the card's table order (§3.4).
+    pub entries: Vec<ManifestEntry>,
+    /// The same entries as a sorted [`Manifest`].
+    pub manifest: Manifest,
+}
+
+/// What a push will do, decided before any byte is sent (it drives the progress bar).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushPlan {
+    /// Full or incremental (on the card's current generation).
+    pub kind: SessionKind,
+    /// Records to send, in manifest order.
+    pub send: Vec<ManifestEntry>,
+    /// Records to delete (incremental only).
+    pub delete: Vec<RecordId>,
+    /// Records already on the card unchanged (incremental only).
+    pub unchanged: usize,
+    /// The manifest the card holds after the commit.
+    pub expected: Manifest,
+}
+
+impl PushPlan {
+    /// Record bytes the plan sends.
+    pub fn bytes_to_send(&self) -> u64 {
+        self.send.iter().map(|e| u64::from(e.length)).sum()
+    }
+
+    /// False when the card already holds the local tree (an incremental plan with nothing to
+    /// send or delete): no session is opened. A full plan always needs one.
+    pub fn needs_session(&self) -> bool {
+        matches!(self.kind, SessionKind::Full) || !self.send.is_empty() || !self.delete.is_empty()
+    }
+}
+
+/// A backup-store session over a [`Channel`]. Select the applet first ([`select`](Self::select)).
+pub struct BackupClient<'c, C: Card> {
+    channel: &'c mut Channel<C>,
+    reader: Transport,
+    transport: Transport,
+}
+
+impl<C: Card> fmt::Debug for BackupClient<'_, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackupClient")
+            .field("reader", &self.reader)
+            .field("transport", &self.transport)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The spec's name of a command, from the core INS table (one source for the names).
+fn name(ins: u8) -> &'static str {
+    INS_TABLE
+        .iter()
+        .find(|(i, _)| *i == ins)
+        .map_or("backup-store command", |(_, n)| *n)
+}
+
+fn malformed(cmd: &Command, source: BackupError) -> BackupClientError {
+    BackupClientError::Malformed {
+        command: name(cmd.ins),
+        source,
+    }
+}
+
+impl<'c, C: Card> BackupClient<'c, C> {
+    /// A client sending through `channel`, assuming a reader with extended length (the
+    /// channel's default). The transport is narrowed to the card's limits by
+    /// [`status`](Self::status).
+    pub fn new(channel: &'c mut Channel<C>) -> Self {
+        let reader = Transport::extended(EXTENDED_MAX_COMMAND_DATA, EXTENDED_MAX_RESPONSE_DATA);
+        BackupClient {
+            channel,
+            reader,
+            transport: reader,
+        }
+    }
+
+    /// Sets the reader's limits (e.g. [`Transport::SHORT`] for a channel without extended
+    /// length). Takes effect now and is narrowed again by the next [`status`](Self::status).
+    #[must_use]
+    pub fn with_reader(mut self, reader: Transport) -> Self {
+        self.reader = reader;
+        self.transport = reader;
+        self
+    }
+
+    /// The transport used for record data: the reader's limits, narrowed to the card's by the
+    /// last [`status`](Self::status).
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    /// The channel, e.g. to reach the card's simulator controls or the trace.
+    pub fn channel(&mut self) -> &mut Channel<C> {
+        self.channel
+    }
+
+    fn send(&mut self, cmd: &Command) -> Result<Vec<u8>, CardError> {
+        self.channel.transmit_ok(name(cmd.ins), cmd)
+    }
+
+    fn send_empty(&mut self, cmd: &Command) -> Result<(), BackupClientError> {
+        let data = self.send(cmd)?;
+        if data.is_empty() {
+            Ok(())
+        } else {
+            Err(CardError::UnexpectedResponse {
+                command: name(cmd.ins),
+                expected: "0",
+                got: data.len(),
+            }
+            .into())
+        }
+    }
+
+    /// §5.1 SELECT the backup store.
+    ///
+    /// # Errors
+    /// [`CardError::Status`] (`6A82`/`6999` when the applet is not installed), transport errors.
+    pub fn select(&mut self) -> Result<(), BackupClientError> {
+        self.send_empty(&commands::select())
+    }
+
+    /// §5.2 GET STATUS; also narrows [`transport`](Self::transport) to the card's limits.
+    ///
+    /// # Errors
+    /// [`CardError::UnexpectedResponse`] unless 28 bytes, [`BackupClientError::Malformed`]
+    /// (unknown format version), [`CardError::Status`], transport errors.
+    pub fn status(&mut self) -> Result<BackupStatus, BackupClientError> {
+        let cmd = commands::get_status();
+        let data = self.send(&cmd)?;
+        if data.len() != BackupStatus::LEN {
+            return Err(CardError::UnexpectedResponse {
+                command: name(cmd.ins),
+                expected: "28",
+                got: data.len(),
+            }
+            .into());
+        }
+        let status = BackupStatus::parse(&data).map_err(|e| malformed(&cmd, e))?;
+        self.transport = self.reader.negotiate(&status);
+        Ok(status)
+    }
+
+    /// §5.3 SET PASSCODE of a passcode that is not set.
+    ///
+    /// # Errors
+    /// [`BackupClientError::Request`] for a length outside 4..=16; [`CardError::Status`]
+    /// (`6985` already set, `6983` locked), transport errors.
+    pub fn set_passcode(
+        &mut self,
+        which: Passcode,
+        passcode: &[u8],
+    ) -> Result<(), BackupClientError> {
+        self.send_empty(&commands::set_passcode(which, passcode)?)
+    }
+
+    /// §5.4 VERIFY a passcode.
+    ///
+    /// # Errors
+    /// [`CardError::Status`]: `63Cx` wrong passcode with x tries left (see
+    /// [`BackupClientError::tries_left`]; `63C0` blocked the store), `6982` reprovisioning
+    /// before pairing, `6983` locked, `9D07` not set; [`BackupClientError::Request`] for a
+    /// length outside 4..=16; transport errors.
+    pub fn verify(&mut self, which: Passcode, passcode: &[u8]) -> Result<(), BackupClientError> {
+        self.send_empty(&commands::verify(which, passcode)?)
+    }
+
+    /// §5.4 VERIFY without data: verified, or the tries left, without using a try.
+    ///
+    /// # Errors
+    /// [`CardError::Status`] (`6983` locked, `9D07` not set), transport errors.
+    pub fn passcode_state(&mut self, which: Passcode) -> Result<PasscodeState, BackupClientError> {
+        match self.send_empty(&commands::verify_query(which)) {
+            Ok(()) => Ok(PasscodeState::Verified),
+            Err(e) => match e.tries_left() {
+                Some(n) => Ok(PasscodeState::TriesLeft(n)),
+                None => Err(e),
+            },
+        }
+    }
+
+    /// §5.5 CHANGE REFERENCE DATA: a verified passcode gets a new value and full tries.
+    ///
+    /// # Errors
+    /// [`CardError::Status`] (`6982` not verified, `9D07` not set, `6983` locked),
+    /// [`BackupClientError::Request`] for a length outside 4..=16, transport errors.
+    pub fn change_passcode(
+        &mut self,
+        which: Passcode,
+        new_passcode: &[u8],
+    ) -> Result<(), BackupClientError> {
+        self.send_empty(&commands::change_reference_data(which, new_passcode)?)
+    }
+
+    /// §5.6 GET MANIFEST: one page from entry `start`, as large as the transport allows.
+    ///
+    /// # Errors
+    /// [`CardError::Status`] (`9D05` store empty, `6A86` start beyond the count, `6982`),
+    /// [`BackupClientError::Malformed`], transport errors.
+    pub fn manifest_page(&mut self, start: u16) -> Result<ManifestPage, BackupClientError> {
+        let le = u32::try_from(self.transport.response_limit()).unwrap_or(u32::MAX);
+        let cmd = commands::get_manifest(start, le);
+        let data = self.send(&cmd)?;
+        ManifestPage::parse(&data).map_err(|e| malformed(&cmd, e))
+    }
+
+    /// §5.6 The whole manifest, page by page, restarting if the generation changes; `None` when
+    /// the store holds no generation (`9D05`).
+    ///
+    /// # Errors
+    /// Those of [`manifest_page`](Self::manifest_page) but `9D05`;
+    /// [`BackupClientError::ManifestUnstable`], [`BackupClientError::ManifestStalled`],
+    /// [`BackupClientError::Malformed`] for duplicate ids.
+    pub fn manifest(&mut self) -> Result<Option<CardManifest>, BackupClientError> {
+        'restart: for _ in 0..MANIFEST_RESTARTS {
+            let first = match self.manifest_page(0) {
+                Ok(page) => page,
+                Err(e) if e.sw() == Some(Sw::StoreEmpty) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let generation = first.generation;
+            let total = first.total;
+            let mut entries = first.entries;
+            while entries.len() < usize::from(total) {
+                let start = u16::try_from(entries.len()).unwrap_or(u16::MAX);
+                let page = self.manifest_page(start)?;
+                if page.generation != generation {
+                    continue 'restart;
+                }
+                if page.entries.is_empty() {
+                    return Err(BackupClientError::ManifestStalled { start, total });
+                }
+                entries.extend(page.entries);
+            }
+            let manifest = Manifest::from_entries(entries.iter().cloned())
+                .map_err(|e| malformed(&commands::get_manifest(0, 0), e))?;
+            return Ok(Some(CardManifest {
+                generation,
+                entries,
+                manifest,
+            }));
+        }
+        Err(BackupClientError::ManifestUnstable)
+    }
+
+    /// §5.7 BEGIN SESSION, full or incremental on a base generation.
+    ///
+    /// # Errors
+    /// [`CardError::Status`] (`9D04` a session is open, `9D05` incremental on an empty store,
+    /// `6985` base is not the active generation), transport errors.
+    pub fn begin_session(&mut self, kind: SessionKind) -> Result<(), BackupClientError> {
+        self.send_empty(&commands::begin_session(kind))
+    }
+
+    /// §5.8 BEGIN RECORD: declares the record's id, length and SHA-256.
+    ///
+    /// # Errors
+    /// [`CardError::Status`] (`9D01` no session, `9D04` a record open, `6A80` bad name,
+    /// `9D06` table full and `9D02` capacity exceeded — both end the session), transport errors.
+    pub fn begin_record(&mut self, entry: &ManifestEntry) -> Result<(), BackupClientError> {
+        self.send_empty(&commands::begin_record(entry))
+    }
+
+    /// §5.9 WRITE DATA: `bytes` at `offset` in one logical command (the channel chains it when
+    /// extended length is off).
+    ///
+    /// # Errors
+    /// [`CardError::Status`] (`6A80` offset ≠ bytes written or past the declared length,
+    /// `9D04` no record open), transport errors.
+    pub fn write_data(&mut self, offset: u32, bytes: &[u8]) -> Result<(), BackupClientError> {
+        self.send_empty(&commands::write_data(offset, bytes))
+    }
+
+    /// §5.9 + §7 All of a record's data, by the write plan of the current transport: extended
+    /// APDUs of the largest size, or one chain of 255-byte segments. `progress` gets the record
+    /// bytes of each chunk once the card accepted it.
+    ///
+    /// # Errors
+    /// [`BackupClientError::LocalChanged`] when `data` is not as long as `entry` declares;
+    /// [`BackupClientError::Request`] for a transport too small; those of
+    /// [`write_data`](Self::write_data).
+    pub fn write_record_data(
+        &mut self,
+        entry: &ManifestEntry,
+        data: &[u8],
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<(), BackupClientError> {
+        if data.len() as u64 != u64::from(entry.length) {
+            return Err(BackupClientError::LocalChanged(entry.id()));
+        }
+        for chunk in write_plan(entry.length, &self.transport)? {
+            for cmd in commands::write_chunk(&chunk, data)? {
+                self.send_empty(&cmd)?;
+            }
+            progress(u64::from(chunk.len));
+        }
+        Ok(())
+    }
+
+    /// §5.10 END RECORD: the card checks length and SHA-256 and stages the record.
+    ///
+    /// # Errors
+    /// [`CardError::Status`] (`9D08` incomplete — the record stays open; `9D03` digest
+    /// mismatch — the record is discarded; `9D04` no record open), transport errors.
+    pub fn end_record(&mut self) -> Result<(), BackupClientError> {
+        self.send_empty(&commands::end_record())
+    }
+
+    /// §5.8–5.10 One whole record: BEGIN RECORD, its WRITE DATA, END RECORD.
+    ///
+    /// # Errors
+    /// [`BackupClientError::LocalChanged`] when `data` has not the entry's length, or when the
+    /// card finds its SHA-256 is not the entry's (`9D03`: the card discarded the record, the
+    /// session stays open); those of the three commands and of
+    /// [`write_record_data`](Self::write_record_data).
+    pub fn send_record(
+        &mut self,
+        entry: &ManifestEntry,
+        data: &[u8],
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<(), BackupClientError> {
+        if data.len() as u64 != u64::from(entry.length) {
+            return Err(BackupClientError::LocalChanged(entry.id()));
+        }
+        self.begin_record(entry)?;
+        self.write_record_data(entry, data, progress)?;
+        // The card hashes what it received (END RECORD); hashing here again would cost a second
+        // SHA-256 pass for nothing. The transport is checked, so a 9D03 means the data handed in
+        // is not what the entry was planned with.
+        match self.end_record() {
+            Err(e) if e.sw() == Some(Sw::DigestMismatch) => {
+                Err(BackupClientError::LocalChanged(entry.id()))
+            }
+            other => other,
+        }
+    }
+
+    /// §5.11 DELETE RECORD from an incremental session's staging table.
+    ///
+    /// # Errors
+    /// [`CardError::Status`] (`6A88` no such record, `9D04` full session or record open,
+    /// `9D01` no session), transport errors.
+    pub fn delete_record(&mut self, id: &RecordId) -> Result<(), BackupClientError> {
+        self.send_empty(&commands::delete_record(id))
+    }
+
+    /// §5.12 COMMIT: the staging table becomes the active generation; returns its number.
+    ///
+    /// # Errors
+    /// [`CardError::Status`] (`9D01` no session, `9D04` a record open),
+    /// [`BackupClientError::Malformed`] unless 4 bytes, transport errors.
+    pub fn commit(&mut self) -> Result<u32, BackupClientError> {
+        let cmd = commands::commit();
+        let data = self.send(&cmd)?;
+        commands::parse_commit_response(&data).map_err(|e| malformed(&cmd, e))
+    }
+
+    /// §5.13 ABORT: the session is discarded; the active generation is untouched.
+    ///
+    /// # Errors
+    /// [`CardError::Status`] (`9D01` no session), transport errors.
+    pub fn abort(&mut self) -> Result<(), BackupClientError> {
+        self.send_empty(&commands::abort())
+    }
+
+    /// §5.14 READ DATA: up to `len` bytes of a record from `offset`.
+    ///
+    /// # Errors
+    /// [`CardError::Status`] (`6982` both passcodes needed, `6A88` no such record, `6A80`
+    /// offset past the end, `9D05` store empty), transport errors.
+    pub fn read_data(
+        &mut self,
+        id: &RecordId,
+        offset: u32,
+        len: u32,
+    ) -> Result<Vec<u8>, BackupClientError> {
+        Ok(self.send(&commands::read_data(id, offset, len))?)
+    }
+
+    /// §5.14 + §6.3 + §7 A whole record by the read plan, checked against the entry's length
+    /// and SHA-256 before it is returned. `progress` gets the bytes of each chunk.
+    ///
+    /// # Errors
+    /// [`BackupClientError::ShortRead`], [`BackupClientError::ReadDigestMismatch`], those of
+    /// [`read_data`](Self::read_data).
+    pub fn read_record(
+        &mut self,
+        entry: &ManifestEntry,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Vec<u8>, BackupClientError> {
+        let id = entry.id();
+        let mut out = Vec::with_capacity(usize::try_from(entry.length).unwrap_or(0));
+        for chunk in read_plan(entry.length, &self.transport)? {
+            let part = self.read_data(&id, chunk.offset, chunk.len)?;
+            if part.len() as u64 != u64::from(chunk.len) {
+                return Err(BackupClientError::ShortRead {
+                    id,
+                    offset: chunk.offset,
+                    asked: chunk.len,
+                    got: part.len(),
+                });
+            }
+            out.extend_from_slice(&part);
+            progress(u64::from(chunk.len));
+        }
+        if digest(&out) != entry.digest {
+            return Err(BackupClientError::ReadDigestMismatch(id));
+        }
+        Ok(out)
+    }
+
+    /// §5.15 ERASE: empties the store and unsets both passcodes; works in every state.
+    ///
+    /// # Errors
+    /// [`CardError::Status`], transport errors.
+    pub fn erase(&mut self) -> Result<(), BackupClientError> {
+        self.send_empty(&commands::erase())
+    }
+
+    /// §6.1 Opening: SELECT, GET STATUS (refusing a locked store or an unset pairing passcode
+    /// with a clear error), VERIFY the pairing passcode. Returns the status read after VERIFY
+    /// (with its details).
+    ///
+    /// # Errors
+    /// [`BackupClientError::Locked`], [`BackupClientError::NotSet`], a wrong passcode as
+    /// [`CardError::Status`] `63Cx`, and the errors of the commands.
+    pub fn open(&mut self, pairing: &[u8]) -> Result<BackupStatus, BackupClientError> {
+        self.select()?;
+        let status = self.status()?;
+        if status.is_locked() {
+            return Err(BackupClientError::Locked);
+        }
+        for which in [Passcode::Pairing, Passcode::Reprovisioning] {
+            if !status.flags.is_set(which) {
+                return Err(BackupClientError::NotSet(which));
+            }
+        }
+        self.verify(Passcode::Pairing, pairing)?;
+        self.status()
+    }
+
+    /// §6.2 The plan of a backup of `local` against the card's manifest: full when `full` is
+    /// asked or the store is empty, otherwise incremental (new and changed records sent,
+    /// removed ones deleted).
+    ///
+    /// # Errors
+    /// [`BackupClientError::Request`] for a bad local tree (duplicate id, record too large),
+    /// and those of [`manifest`](Self::manifest).
+    pub fn plan_push(
+        &mut self,
+        local: &[LocalRecord],
+        full: bool,
+    ) -> Result<PushPlan, BackupClientError> {
+        let expected = local_manifest(local)?;
+        let card = self.manifest()?;
+        match card {
+            Some(card) if !full => {
+                let plan = incremental_plan(local, &card.manifest)?;
+                Ok(PushPlan {
+                    kind: SessionKind::Incremental {
+                        base_generation: card.generation,
+                    },
+                    send: plan.send,
+                    delete: plan.delete,
+                    unchanged: plan.unchanged.len(),
+                    expected,
+                })
+            }
+            _ => Ok(PushPlan {
+                kind: SessionKind::Full,
+                send: expected.entries().to_vec(),
+                delete: Vec::new(),
+                unchanged: 0,
+                expected,
+            }),
+        }
+    }
+
+    /// §6.2 Runs a plan: BEGIN SESSION, DELETE RECORD for each removed record, each record to
+    /// send, COMMIT. `source` gives a record's data; `progress` gets record bytes as the card
+    /// accepts them. On any error after BEGIN SESSION the session is aborted (the card keeps
+    /// its previous generation) and the error returned. Returns the new generation number, or
+    /// `None` when the plan needs no session.
+    ///
+    /// # Errors
+    /// [`BackupClientError::Source`] when `source` fails, [`BackupClientError::LocalChanged`],
+    /// and the card's refusals (`9D02` capacity, `9D06` too many records, `6985` the card's
+    /// generation moved since the plan was made).
+    pub fn push(
+        &mut self,
+        plan: &PushPlan,
+        source: &mut dyn FnMut(&ManifestEntry) -> io::Result<Vec<u8>>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Option<u32>, BackupClientError> {
+        if !plan.needs_session() {
+            return Ok(None);
+        }
+        self.begin_session(plan.kind)?;
+        match self.push_in_session(plan, source, progress) {
+            Ok(generation) => Ok(Some(generation)),
+            Err(e) => {
+                // 9D02 / 9D06 already ended the session (9D01 then); the first error is the news.
+                let _ = self.abort();
+                Err(e)
+            }
+        }
+    }
+
+    fn push_in_session(
+        &mut self,
+        plan: &PushPlan,
+        source: &mut dyn FnMut(&ManifestEntry) -> io::Result<Vec<u8>>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<u32, BackupClientError> {
+        for id in &plan.delete {
+            self.delete_record(id)?;
+        }
+        for entry in &plan.send {
+            let data = source(entry).map_err(|source| BackupClientError::Source {
+                id: entry.id(),
+                source,
+            })?;
+            self.send_record(entry, &data, progress)?;
+        }
+        self.commit()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mock::ScriptedCard;
+    use simkit_core::apdu::LengthEncoding;
+    use simkit_core::backup::manifest::{Category, RecordName};
+    use simkit_core::hexutil::{parse_hex as from_hex, to_hex};
+
+    fn local(entries: &[&(ManifestEntry, Vec<u8>)]) -> Vec<LocalRecord> {
+        entries
+            .iter()
+            .map(|(e, d)| LocalRecord {
+                category: e.category,
+                name: e.name.clone(),
+                data_len: d.len() as u64,
+                digest: e.digest,
+            })
+            .collect()
+    }
+
+    /// The whole worked example (§9) through the client's typed methods and its push / read
+    /// procedures, over short APDUs: every byte on the wire is the spec's.
+    #[test]
+    fn worked_example_step_by_step() {
+        // The core builds the example; `applet-spec/vectors/backup-store.json` holds the same
+        // bytes (a core test keeps the two equal).
+        let v = simkit_core::backup::worked_example();
+        let record = |name: &str| {
+            let r = v["records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["name"] == name)
+                .unwrap();
+            let data = from_hex(r["data"].as_str().unwrap()).unwrap();
+            let category: Category = r["category"].as_str().unwrap().parse().unwrap();
+            let entry =
+                ManifestEntry::for_data(category, RecordName::new(name).unwrap(), &data).unwrap();
+            assert_eq!(to_hex(&entry.digest), r["sha256"].as_str().unwrap());
+            (entry, data)
+        };
+        let mut card = ScriptedCard::empty();
+        for step in v["steps"].as_array().unwrap() {
+            card = card.then_bytes(
+                from_hex(step["command"].as_str().unwrap()).unwrap(),
+                from_hex(step["response"].as_str().unwrap()).unwrap(),
+            );
+        }
+        let pairing = from_hex(v["passcodes"]["pairing"].as_str().unwrap()).unwrap();
+        let reprov = from_hex(v["passcodes"]["reprovisioning"].as_str().unwrap()).unwrap();
+        let carrier = record("carrier.sb");
+        let notes = record("notes.txt");
+        let ui = record("ui.conf");
+
+        let mut ch = Channel::new(card);
+        ch.set_extended_length(false);
+        let mut c = BackupClient::new(&mut ch).with_reader(Transport::SHORT);
+        c.select().unwrap();
+        let s = c.status().unwrap();
+        assert_eq!((s.generation, s.capacity, s.max_records), (0, 65_536, 16));
+        assert!(!s.flags.is_set(Passcode::Pairing));
+        // The card reports 7FFF / 7FFF, the reader is short: short it stays.
+        assert_eq!(c.transport(), Transport::SHORT);
+        c.set_passcode(Passcode::Pairing, &pairing).unwrap();
+        c.set_passcode(Passcode::Reprovisioning, &reprov).unwrap();
+        let e = c.verify(Passcode::Pairing, b"000000").unwrap_err();
+        assert_eq!(e.tries_left(), Some(4));
+        assert_eq!(
+            e.to_string(),
+            "VERIFY: 63C4 verification failed, 4 retries left"
+        );
+        c.verify(Passcode::Pairing, &pairing).unwrap();
+
+        // Steps 7..15: plan (9D05: full) and push.
+        let tree = local(&[&carrier, &notes]);
+        let plan = c.plan_push(&tree, false).unwrap();
+        assert_eq!(plan.kind, SessionKind::Full);
+        assert_eq!(plan.bytes_to_send(), 37);
+        let mut data = |e: &ManifestEntry| -> io::Result<Vec<u8>> {
+            Ok([&carrier, &notes, &ui]
+                .iter()
+                .find(|(x, _)| x.id() == e.id())
+                .map(|(_, d)| d.clone())
+                .unwrap())
+        };
+        let mut sent = 0u64;
+        let generation = c.push(&plan, &mut data, &mut |n| sent += n).unwrap();
+        assert_eq!((generation, sent), (Some(1), 37));
+
+        let s = c.status().unwrap();
+        assert_eq!(
+            (s.generation, s.used, s.free, s.record_count),
+            (1, 37, 65_499, 2)
+        );
+
+        // Steps 17..24: incremental (delete notes.txt, add ui.conf through a chain).
+        let tree = local(&[&carrier, &ui]);
+        let plan = c.plan_push(&tree, false).unwrap();
+        assert_eq!(plan.kind, SessionKind::Incremental { base_generation: 1 });
+        assert_eq!(plan.delete, vec![notes.0.id()]);
+        assert_eq!(plan.send, vec![ui.0.clone()]);
+        assert_eq!(plan.unchanged, 1);
+        assert_eq!(c.push(&plan, &mut data, &mut |_| {}).unwrap(), Some(2));
+
+        // Steps 25..29: manifest in card order, READ DATA refused, then read back.
+        let m = c.manifest().unwrap().unwrap();
+        assert_eq!(m.generation, 2);
+        assert_eq!(m.entries, vec![carrier.0.clone(), ui.0.clone()]);
+        assert_eq!(m.manifest, plan.expected);
+        let e = c.read_record(&ui.0, &mut |_| {}).unwrap_err();
+        assert_eq!(e.sw(), Some(Sw::SecurityStatusNotSatisfied));
+        c.verify(Passcode::Reprovisioning, &reprov).unwrap();
+        let mut got = 0;
+        assert_eq!(c.read_record(&ui.0, &mut |n| got += n).unwrap(), ui.1);
+        assert_eq!(got, 300);
+        ch.card().finish().unwrap();
+    }
+
+    fn wire(cmd: &Command) -> Vec<u8> {
+        cmd.to_bytes(LengthEncoding::Auto).unwrap()
+    }
+
+    fn ok(data: &[u8]) -> Vec<u8> {
+        let mut v = data.to_vec();
+        v.extend_from_slice(&[0x90, 0x00]);
+        v
+    }
+
+    #[test]
+    fn open_refuses_locked_and_unset_stores() {
+        let mut status = BackupStatus::parse(
+            &from_hex("0100000000000100000000000000010000000000107FFF7FFF050307").unwrap(),
+        )
+        .unwrap();
+        status.pairing_tries_left = 0;
+        let locked = status.encode();
+        status.pairing_tries_left = 5;
+        status.flags.0 = 0x01;
+        let unset = status.encode();
+        let card = ScriptedCard::empty()
+            .then_bytes(wire(&commands::select()), [0x90, 0x00])
+            .then_bytes(wire(&commands::get_status()), ok(&locked))
+            .then_bytes(wire(&commands::select()), [0x90, 0x00])
+            .then_bytes(wire(&commands::get_status()), ok(&unset));
+        let mut ch = Channel::new(card);
+        let mut c = BackupClient::new(&mut ch);
+        assert!(matches!(
+            c.open(b"123456").unwrap_err(),
+            BackupClientError::Locked
+        ));
+        let e = c.open(b"123456").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the reprovisioning passcode is not set (9D07); set it first"
+        );
+        // Extended reader, card 7FFF: extended transport at the card's limits.
+        assert_eq!(c.transport(), Transport::extended(0x7FFF, 0x7FFF));
+        ch.card().finish().unwrap();
+    }
+
+    #[test]
+    fn passcode_state_and_errors_keep_status_words() {
+        let card = ScriptedCard::empty()
+            .then_bytes(
+                wire(&commands::verify_query(Passcode::Pairing)),
+                [0x63, 0xC2],
+            )
+            .then_bytes(
+                wire(&commands::verify_query(Passcode::Pairing)),
+                [0x90, 0x00],
+            )
+            .then_bytes(
+                wire(&commands::verify_query(Passcode::Pairing)),
+                [0x69, 0x83],
+            )
+            .then_bytes(wire(&commands::commit()), ok(&[0, 0, 1]))
+            .then_bytes(wire(&commands::abort()), [0x9D, 0x01]);
+        let mut ch = Channel::new(card);
+        let mut c = BackupClient::new(&mut ch);
+        assert_eq!(
+            c.passcode_state(Passcode::Pairing).unwrap(),
+            PasscodeState::TriesLeft(2)
+        );
+        assert_eq!(
+            c.passcode_state(Passcode::Pairing).unwrap(),
+            PasscodeState::Verified
+        );
+        let e = c.passcode_state(Passcode::Pairing).unwrap_err();
+        assert_eq!(e.sw(), Some(Sw::from_u16(0x6983)));
+        let e = c.commit().unwrap_err();
+        assert!(
+            matches!(
+                e,
+                BackupClientError::Malformed {
+                    command: "COMMIT",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = c.abort().unwrap_err();
+        assert_eq!(e.to_string(), "ABORT: 9D01 no backup session open");
+        assert!(matches!(
+            c.set_passcode(Passcode::Pairing, b"123").unwrap_err(),
+            BackupClientError::Request(BackupError::PasscodeLength(3))
+        ));
+        ch.card().finish().unwrap();
+    }
+
+    /// A push that the card refuses with 9D02 is aborted and reports the status word; a read
+    /// whose bytes do not match the manifest is refused.
+    #[test]
+    fn capacity_refusal_and_bad_read_back() {
+        let data = vec![7u8; 10];
+        let entry =
+            ManifestEntry::for_data(Category::Keys, RecordName::new("k").unwrap(), &data).unwrap();
+        let card = ScriptedCard::empty()
+            .then_bytes(
+                wire(&commands::begin_session(SessionKind::Full)),
+                [0x90, 0x00],
+            )
+            .then_bytes(wire(&commands::begin_record(&entry)), [0x9D, 0x02])
+            .then_bytes(wire(&commands::abort()), [0x9D, 0x01])
+            .then_bytes(
+                wire(&commands::read_data(&entry.id(), 0, 10)),
+                ok(&[8u8; 10]),
+            )
+            .then_bytes(
+                wire(&commands::read_data(&entry.id(), 0, 10)),
+                ok(&[7u8; 9]),
+            )
+            .then_bytes(wire(&commands::begin_record(&entry)), [0x90, 0x00])
+            .then_bytes(wire(&commands::write_data(0, &[1u8; 10])), [0x90, 0x00])
+            .then_bytes(wire(&commands::end_record()), [0x9D, 0x03]);
+        let mut ch = Channel::new(card);
+        let mut c = BackupClient::new(&mut ch);
+        let plan = PushPlan {
+            kind: SessionKind::Full,
+            send: vec![entry.clone()],
+            delete: vec![],
+            unchanged: 0,
+            expected: Manifest::from_entries([entry.clone()]).unwrap(),
+        };
+        let e = c
+            .push(&plan, &mut |_| Ok(data.clone()), &mut |_| {})
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "BEGIN RECORD: 9D02 store capacity exceeded; previous generation kept"
+        );
+        assert!(matches!(
+            c.read_record(&entry, &mut |_| {}).unwrap_err(),
+            BackupClientError::ReadDigestMismatch(_)
+        ));
+        assert!(matches!(
+            c.read_record(&entry, &mut |_| {}).unwrap_err(),
+            BackupClientError::ShortRead { got: 9, .. }
+        ));
+        // Data that changed after hashing: the card refuses it at END RECORD (9D03).
+        assert!(matches!(
+            c.send_record(&entry, &[1u8; 10], &mut |_| {}).unwrap_err(),
+            BackupClientError::LocalChanged(_)
+        ));
+        assert!(matches!(
+            c.send_record(&entry, &[1u8; 9], &mut |_| {}).unwrap_err(),
+            BackupClientError::LocalChanged(_)
+        ));
+        ch.card().finish().unwrap();
+    }
+
+    /// With an extended reader a large record goes in maximum-size extended APDUs and is read
+    /// back in maximum-size extended responses.
+    #[test]
+    fn extended_transport_uses_the_largest_apdus() {
+        let data: Vec<u8> = (0..40_000u32).map(|i| (i % 253) as u8).collect();
+        let entry =
+            ManifestEntry::for_data(Category::UserData, RecordName::new("big").unwrap(), &data)
+                .unwrap();
+        let limit = 0x7FFF - 4;
+        let card = ScriptedCard::empty()
+            .then_bytes(wire(&commands::begin_record(&entry)), [0x90, 0x00])
+            .then_bytes(wire(&commands::write_data(0, &data[..limit])), [0x90, 0x00])
+            .then_bytes(
+                wire(&commands::write_data(limit as u32, &data[limit..])),
+                [0x90, 0x00],
+            )
+            .then_bytes(wire(&commands::end_record()), [0x90, 0x00])
+            .then_bytes(
+                wire(&commands::read_data(&entry.id(), 0, 0x7FFF)),
+                ok(&data[..0x7FFF]),
+            )
+            .then_bytes(
+                wire(&commands::read_data(&entry.id(), 0x7FFF, 40_000 - 0x7FFF)),
+                ok(&data[0x7FFF..]),
+            );
+        let mut ch = Channel::new(card);
+        let mut c = BackupClient::new(&mut ch);
+        c.transport = c.reader.negotiate(
+            &BackupStatus::parse(
+                &from_hex("0100000000000100000000000000010000000000107FFF7FFF050307").unwrap(),
+            )
+            .unwrap(),
+        );
+        c.send_record(&entry, &data, &mut |_| {}).unwrap();
+        assert_eq!(c.read_record(&entry, &mut |_| {}).unwrap(), data);
+        ch.card().finish().unwrap();
+    }
+}

@@ -1,0 +1,389 @@
+//! The backup-store client against the applet in the card host (built by
+//! `mvn -B -q -f applets/pom.xml package -DskipTests`): round trips through extended length
+//! and through command chaining, incremental backups that send only what changed (counted on
+//! the wire), passcodes that count down and block, and a capacity overflow that leaves the
+//! previous generation readable. Tear tests are on the Java side.
+
+// Test helpers outside #[test] functions may unwrap too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+
+use simkit_card::backup::{BackupClient, BackupClientError};
+use simkit_card::{
+    AppletSpec, CardHostConfig, CardSpec, Channel, ExchangeKind, JcardsimCard, TraceRecorder,
+};
+use simkit_core::backup::commands::{AID, InstallParams, Passcode, SessionKind};
+use simkit_core::backup::diff::LocalRecord;
+use simkit_core::backup::manifest::{Category, RecordId, RecordName, digest};
+use simkit_core::backup::plan::Transport;
+use simkit_core::status::Sw;
+
+const PAIRING: &[u8] = b"123456";
+const REPROVISIONING: &[u8] = b"87654321";
+
+/// A fresh card host with one card holding the backup store installed with `params`.
+fn card(params: InstallParams) -> Channel<JcardsimCard> {
+    let applet = AppletSpec::new(AID.to_vec(), "dev.simkit.backup.BackupStore")
+        .params(params.encode().to_vec());
+    let config = CardHostConfig::with_cards([CardSpec::new([applet])]);
+    Channel::new(JcardsimCard::spawn(config).unwrap_or_else(|e| panic!("{e}")))
+}
+
+fn params(capacity: u32, max_records: u16) -> InstallParams {
+    InstallParams {
+        capacity,
+        max_records,
+        ..InstallParams::DEFAULT
+    }
+}
+
+/// A local tree: record id → data.
+type Tree = BTreeMap<(Category, String), Vec<u8>>;
+
+fn local(tree: &Tree) -> Vec<LocalRecord> {
+    tree.iter()
+        .map(|((category, name), data)| LocalRecord {
+            category: *category,
+            name: RecordName::new(name).unwrap(),
+            data_len: data.len() as u64,
+            digest: digest(data),
+        })
+        .collect()
+}
+
+fn bytes(n: usize, seed: u32) -> Vec<u8> {
+    (0..n)
+        .map(|i| {
+            (u32::try_from(i)
+                .unwrap()
+                .wrapping_mul(31)
+                .wrapping_add(seed)
+                % 251) as u8
+        })
+        .collect()
+}
+
+/// Empty, tiny and ≥ 32 KiB records, non-ASCII names, every category.
+fn mixed_tree() -> Tree {
+    let mut t = Tree::new();
+    t.insert(
+        (Category::ServiceBooks, "carrier.sb".into()),
+        b"APN=x\n".to_vec(),
+    );
+    t.insert((Category::Keys, "empty.key".into()), Vec::new());
+    t.insert((Category::Keys, "k".into()), vec![0x42]);
+    t.insert(
+        (Category::UserData, "photo-été.jpg".into()),
+        bytes(40_000, 1),
+    );
+    t.insert(
+        (Category::UserData, "日本語のメモ.txt".into()),
+        bytes(300, 2),
+    );
+    t.insert((Category::Preferences, "ui 🎛.conf".into()), bytes(251, 3));
+    t.insert((Category::Other, "Ä".into()), bytes(252, 4));
+    t.insert((Category::Other, "ä".into()), bytes(33_000, 5));
+    t
+}
+
+fn setup(ch: &mut Channel<JcardsimCard>) {
+    let mut c = BackupClient::new(ch);
+    c.select().unwrap();
+    c.set_passcode(Passcode::Pairing, PAIRING).unwrap();
+    c.set_passcode(Passcode::Reprovisioning, REPROVISIONING)
+        .unwrap();
+}
+
+fn client<'c>(ch: &'c mut Channel<JcardsimCard>, short: bool) -> BackupClient<'c, JcardsimCard> {
+    ch.set_extended_length(!short);
+    let reader = if short {
+        Transport::SHORT
+    } else {
+        Transport::extended(65_535, 65_536)
+    };
+    let mut c = BackupClient::new(ch).with_reader(reader);
+    c.open(PAIRING).unwrap();
+    c
+}
+
+fn push(
+    c: &mut BackupClient<'_, JcardsimCard>,
+    tree: &Tree,
+    full: bool,
+) -> Result<Option<u32>, BackupClientError> {
+    let plan = c.plan_push(&local(tree), full)?;
+    c.push(
+        &plan,
+        &mut |e| Ok(tree[&(e.category, e.name.as_str().to_owned())].clone()),
+        &mut |_| {},
+    )
+}
+
+/// Reads every record of the card's manifest back (both passcodes verified).
+fn read_all(c: &mut BackupClient<'_, JcardsimCard>) -> Tree {
+    let m = c.manifest().unwrap().unwrap();
+    m.manifest
+        .iter()
+        .map(|e| {
+            let data = c.read_record(e, &mut |_| {}).unwrap();
+            ((e.category, e.name.as_str().to_owned()), data)
+        })
+        .collect()
+}
+
+fn round_trip(short: bool) {
+    let mut ch = card(params(128 * 1024, 32));
+    setup(&mut ch);
+    let trace = TraceRecorder::new();
+    ch.set_trace(trace.hook());
+    let tree = mixed_tree();
+    let mut c = client(&mut ch, short);
+    assert_eq!(c.transport().extended_length, !short, "{:?}", c.transport());
+    assert_eq!(push(&mut c, &tree, false).unwrap(), Some(1));
+    c.verify(Passcode::Reprovisioning, REPROVISIONING).unwrap();
+    assert_eq!(read_all(&mut c), tree, "byte-identical after restore");
+    let status = c.status().unwrap();
+    let total: usize = tree.values().map(Vec::len).sum();
+    assert_eq!(
+        (
+            status.generation,
+            status.used as usize,
+            usize::from(status.record_count)
+        ),
+        (1, total, tree.len())
+    );
+
+    let writes: Vec<_> = trace
+        .take()
+        .into_iter()
+        .filter(|x| x.command.get(1) == Some(&0x3A))
+        .collect();
+    let chained = writes.iter().filter(|x| x.command[0] == 0x90).count();
+    let extended = writes
+        .iter()
+        .filter(|x| x.command[4] == 0 && x.command.len() > 5 + 255)
+        .count();
+    if short {
+        assert!(chained > 100, "chain segments: {chained}");
+        assert_eq!(extended, 0);
+        assert!(writes.iter().all(|x| x.command.len() <= 5 + 255));
+        assert!(writes.iter().all(|x| x.kind == ExchangeKind::Command));
+    } else {
+        assert_eq!(chained, 0);
+        // At the card's 7FFF limit (32 763 record bytes each): 40 000 bytes in two extended
+        // APDUs, 33 000 in one and a short one (241 bytes); 300 and 252 bytes one each
+        // (over 255 with the offset); 251 bytes fit a short APDU.
+        assert_eq!(extended, 5, "extended WRITE DATA APDUs");
+    }
+}
+
+#[test]
+fn round_trip_through_extended_length() {
+    round_trip(false);
+}
+
+#[test]
+fn round_trip_through_command_chaining() {
+    round_trip(true);
+}
+
+#[test]
+fn incremental_sends_only_what_changed() {
+    let mut ch = card(params(128 * 1024, 128));
+    setup(&mut ch);
+    let trace = TraceRecorder::new();
+    ch.set_trace(trace.hook());
+    let mut tree = Tree::new();
+    for i in 0..40u32 {
+        tree.insert((Category::UserData, format!("rec{i:02}")), bytes(1000, i));
+    }
+    let mut c = client(&mut ch, false);
+    assert_eq!(push(&mut c, &tree, false).unwrap(), Some(1));
+    let full_wire: usize = trace.take().iter().map(|x| x.command.len()).sum();
+
+    // Nothing changed: no session at all.
+    assert_eq!(push(&mut c, &tree, false).unwrap(), None);
+    trace.take();
+
+    tree.insert((Category::UserData, "rec07".into()), bytes(1000, 999));
+    tree.remove(&(Category::UserData, "rec08".into()));
+    tree.insert((Category::Keys, "new".into()), bytes(10, 7));
+    let plan = c.plan_push(&local(&tree), false).unwrap();
+    assert_eq!(plan.kind, SessionKind::Incremental { base_generation: 1 });
+    assert_eq!(
+        (plan.send.len(), plan.delete.len(), plan.unchanged),
+        (2, 1, 38)
+    );
+    trace.take();
+    assert_eq!(push(&mut c, &tree, false).unwrap(), Some(2));
+    let exchanges = trace.take();
+    let wire: usize = exchanges.iter().map(|x| x.command.len()).sum();
+    let ins = |i: u8| exchanges.iter().filter(|x| x.command[1] == i).count();
+    assert_eq!((ins(0x38), ins(0x3E), ins(0x40)), (2, 1, 1));
+    // 1010 record bytes plus the manifest read and per-command overheads.
+    assert!(wire < 1010 + 6000, "incremental wire bytes {wire}");
+    assert!(wire * 10 < full_wire, "{wire} vs full {full_wire}");
+
+    c.verify(Passcode::Reprovisioning, REPROVISIONING).unwrap();
+    assert_eq!(read_all(&mut c), tree);
+}
+
+#[test]
+fn wrong_pairing_passcodes_count_down_and_block() {
+    let mut ch = card(InstallParams::DEFAULT);
+    setup(&mut ch);
+    {
+        let mut c = client(&mut ch, false);
+        assert_eq!(push(&mut c, &mixed_tree_small(), false).unwrap(), Some(1));
+    }
+    let mut c = BackupClient::new(&mut ch);
+    c.select().unwrap();
+    for left in (0..5).rev() {
+        let e = c.verify(Passcode::Pairing, b"000000").unwrap_err();
+        assert_eq!(e.tries_left(), Some(left), "{e}");
+    }
+    let s = c.status().unwrap();
+    assert!(s.is_locked());
+    assert_eq!((s.generation, s.used, s.record_count), (0, 0, 0));
+    assert!(matches!(
+        c.open(PAIRING).unwrap_err(),
+        BackupClientError::Locked
+    ));
+    // Even the right passcode: locked.
+    let e = c.verify(Passcode::Pairing, PAIRING).unwrap_err();
+    assert_eq!(e.sw(), Some(Sw::from_u16(0x6983)), "{e}");
+    let e = c.manifest().unwrap_err();
+    assert_eq!(e.sw(), Some(Sw::from_u16(0x6983)), "{e}");
+    let id = RecordId::new(Category::Keys, RecordName::new("k").unwrap());
+    let e = c.read_data(&id, 0, 1).unwrap_err();
+    assert_eq!(e.sw(), Some(Sw::from_u16(0x6983)), "{e}");
+    // ERASE is the way on: empty store, passcodes unset.
+    c.erase().unwrap();
+    let s = c.status().unwrap();
+    assert!(!s.is_locked());
+    assert!(!s.flags.is_set(Passcode::Pairing));
+    c.set_passcode(Passcode::Pairing, PAIRING).unwrap();
+    c.set_passcode(Passcode::Reprovisioning, REPROVISIONING)
+        .unwrap();
+    c.open(PAIRING).unwrap();
+    assert_eq!(c.manifest().unwrap(), None);
+}
+
+fn mixed_tree_small() -> Tree {
+    let mut t = Tree::new();
+    t.insert((Category::Keys, "k".into()), vec![0x42]);
+    t.insert((Category::UserData, "notes".into()), bytes(500, 9));
+    t
+}
+
+#[test]
+fn wrong_reprovisioning_passcodes_block_and_yield_no_data() {
+    let mut ch = card(InstallParams::DEFAULT);
+    setup(&mut ch);
+    let tree = mixed_tree_small();
+    let mut c = client(&mut ch, false);
+    push(&mut c, &tree, false).unwrap();
+    let id = RecordId::new(Category::Keys, RecordName::new("k").unwrap());
+    let e = c.read_data(&id, 0, 1).unwrap_err();
+    assert_eq!(e.sw(), Some(Sw::SecurityStatusNotSatisfied), "{e}");
+    for left in (0..3).rev() {
+        let e = c.verify(Passcode::Reprovisioning, b"0000").unwrap_err();
+        assert_eq!(e.tries_left(), Some(left), "{e}");
+    }
+    let e = c.read_data(&id, 0, 1).unwrap_err();
+    assert_eq!(e.sw(), Some(Sw::from_u16(0x6983)), "{e}");
+    let e = c.verify(Passcode::Pairing, PAIRING).unwrap_err();
+    assert_eq!(e.sw(), Some(Sw::from_u16(0x6983)), "{e}");
+    let e = c
+        .verify(Passcode::Reprovisioning, REPROVISIONING)
+        .unwrap_err();
+    assert_eq!(e.sw(), Some(Sw::from_u16(0x6983)), "{e}");
+    let e = c.manifest().unwrap_err();
+    assert_eq!(e.sw(), Some(Sw::from_u16(0x6983)), "{e}");
+}
+
+#[test]
+fn capacity_overflow_keeps_the_previous_generation() {
+    let mut ch = card(params(4096, 16));
+    setup(&mut ch);
+    let mut gen1 = Tree::new();
+    gen1.insert((Category::Keys, "a".into()), bytes(1500, 1));
+    gen1.insert((Category::Keys, "b".into()), bytes(1500, 2));
+    let mut c = client(&mut ch, false);
+    assert_eq!(push(&mut c, &gen1, false).unwrap(), Some(1));
+
+    // A full backup needs room for both generations: 3000 + 2000 > 4096.
+    let mut other = Tree::new();
+    other.insert((Category::UserData, "c".into()), bytes(2000, 3));
+    let e = push(&mut c, &other, true).unwrap_err();
+    assert_eq!(e.sw(), Some(Sw::CapacityExceeded), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "BEGIN RECORD: 9D02 store capacity exceeded; previous generation kept"
+    );
+    // An incremental one too big for the free space.
+    let mut more = gen1.clone();
+    more.insert((Category::UserData, "big".into()), bytes(1200, 4));
+    let e = push(&mut c, &more, false).unwrap_err();
+    assert_eq!(e.sw(), Some(Sw::CapacityExceeded), "{e}");
+
+    let s = c.status().unwrap();
+    assert_eq!((s.generation, s.used, s.free), (1, 3000, 1096));
+    assert!(!s.flags.session_open());
+    c.verify(Passcode::Reprovisioning, REPROVISIONING).unwrap();
+    assert_eq!(read_all(&mut c), gen1);
+
+    // What fits still goes.
+    let mut fits = gen1.clone();
+    fits.insert((Category::UserData, "small".into()), bytes(1000, 5));
+    assert_eq!(push(&mut c, &fits, false).unwrap(), Some(2));
+    assert_eq!(read_all(&mut c), fits);
+}
+
+#[test]
+fn too_many_records_ends_the_session_cleanly() {
+    let mut ch = card(params(4096, 2));
+    setup(&mut ch);
+    let mut tree = Tree::new();
+    for n in ["a", "b", "c"] {
+        tree.insert((Category::Other, n.into()), vec![1, 2, 3]);
+    }
+    let mut c = client(&mut ch, false);
+    let e = push(&mut c, &tree, false).unwrap_err();
+    assert_eq!(e.sw(), Some(Sw::TooManyRecords), "{e}");
+    assert_eq!(c.manifest().unwrap(), None);
+}
+
+#[test]
+fn changed_passcodes_take_effect_and_keep_the_data() {
+    let mut ch = card(InstallParams::DEFAULT);
+    setup(&mut ch);
+    let tree = mixed_tree_small();
+    let mut c = client(&mut ch, false);
+    push(&mut c, &tree, false).unwrap();
+    // CHANGE REFERENCE DATA of the reprovisioning passcode needs it verified.
+    let e = c
+        .change_passcode(Passcode::Reprovisioning, b"13579")
+        .unwrap_err();
+    assert_eq!(e.sw(), Some(Sw::SecurityStatusNotSatisfied), "{e}");
+    c.change_passcode(Passcode::Pairing, b"pairing-2").unwrap();
+    c.verify(Passcode::Reprovisioning, REPROVISIONING).unwrap();
+    c.change_passcode(Passcode::Reprovisioning, b"13579")
+        .unwrap();
+    // A new selection starts with nothing verified; the old values are wrong now.
+    c.select().unwrap();
+    assert_eq!(
+        c.passcode_state(Passcode::Pairing).unwrap(),
+        simkit_card::backup::PasscodeState::TriesLeft(5)
+    );
+    let e = c.open(PAIRING).unwrap_err();
+    assert_eq!(e.tries_left(), Some(4), "{e}");
+    c.open(b"pairing-2").unwrap();
+    let e = c
+        .verify(Passcode::Reprovisioning, REPROVISIONING)
+        .unwrap_err();
+    assert_eq!(e.tries_left(), Some(2), "{e}");
+    c.verify(Passcode::Reprovisioning, b"13579").unwrap();
+    assert_eq!(read_all(&mut c), tree);
+}
