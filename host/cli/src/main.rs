@@ -46,6 +46,8 @@ enum Command {
     Credit(cmd::credit::Args),
     /// Run simulated cards that keep their state across commands (prints their URIs).
     Sim(cmd::sim::Args),
+    /// Run the reload grant signer: HTTP API over a SQLite database.
+    Serve(cmd::serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Personalise(args) => cmd::personalise::run(args, &out),
         Command::Credit(args) => cmd::credit::run(args, &out),
         Command::Sim(args) => cmd::sim::run(args, &out),
+        Command::Serve(args) => cmd::serve::run(args, &out),
     };
     match result {
         Ok(code) => code,
