@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
+use simkit_core::credit::Limits;
 use simkit_core::credit::registration::Registration;
 use subtle_free::ct_str_eq;
 
@@ -78,6 +79,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/modules/{id}", get(module))
         .route("/v1/modules/{id}/unblock", post(unblock))
         .route("/v1/modules/{id}/resync", post(resync))
+        .route("/v1/modules/{id}/limits", post(limits))
+        .route("/v1/modules/{id}/limits/confirm", post(confirm_limits))
         .route("/v1/fraud", get(fraud))
         .route("/v1/ledger", get(ledger))
         .route("/healthz", get(healthz))
@@ -267,6 +270,62 @@ async fn resync(
         Err(e) => return error_response(400, "bad-input", &e.to_string()),
     };
     match blocking(&state, move |s| s.resync(&id, parsed.n)).await {
+        Ok(v) => Json(v).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// Body of `POST /v1/modules/{id}/limits`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsBody {
+    limits: Limits,
+}
+
+async fn limits(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = unauthorised(&state, &headers) {
+        return r;
+    }
+    let parsed: LimitsBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return error_response(400, "bad-input", &e.to_string()),
+    };
+    match blocking(&state, move |s| s.limit_update(&id, parsed.limits)).await {
+        Ok((record, update)) => Json(serde_json::json!({
+            "update": hex::encode_upper(update),
+            "record": record,
+        }))
+        .into_response(),
+        Err(r) => r,
+    }
+}
+
+/// Body of `POST /v1/modules/{id}/limits/confirm`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfirmBody {
+    sequence: u32,
+}
+
+async fn confirm_limits(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = unauthorised(&state, &headers) {
+        return r;
+    }
+    let parsed: ConfirmBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return error_response(400, "bad-input", &e.to_string()),
+    };
+    match blocking(&state, move |s| s.confirm_limits(&id, parsed.sequence)).await {
         Ok(v) => Json(v).into_response(),
         Err(r) => r,
     }

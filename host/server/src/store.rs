@@ -16,13 +16,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
-use simkit_core::credit::ModuleId;
 use simkit_core::credit::message::{CompletionAck, ReloadRequest};
 use simkit_core::credit::registration::{Registration, RegistrationError};
 use simkit_core::credit::server::{
     self, DebitOutcome, FinishError, FraudEvent, FreshDecision, Rejection, RequestAction,
     ServerRecord,
 };
+use simkit_core::credit::{Limits, ModuleId};
 use simkit_core::crypto::CryptoError;
 use simkit_core::crypto::kdf::{ModuleKeys, derive_module_keys};
 
@@ -114,6 +114,10 @@ impl StoreError {
             StoreError::AlreadyRegistered(_) => 409,
             StoreError::NoSuchModule(_) => 404,
             StoreError::BadInput(_) => 400,
+            StoreError::Finish(FinishError::InvalidLimits(_)) => 400,
+            StoreError::Finish(FinishError::GrantOutstanding | FinishError::SequenceExhausted) => {
+                409
+            }
             _ => 500,
         }
     }
@@ -135,6 +139,9 @@ impl StoreError {
             StoreError::Db(_) => "database",
             StoreError::Corrupt(_) => "corrupt-record",
             StoreError::SchemaTooNew(..) => "schema",
+            StoreError::Finish(FinishError::InvalidLimits(_)) => "invalid-limits",
+            StoreError::Finish(FinishError::GrantOutstanding) => "grant-outstanding",
+            StoreError::Finish(FinishError::SequenceExhausted) => "sequence-exhausted",
             StoreError::Finish(_) => "policy",
             StoreError::Crypto(_) | StoreError::Key(_) => "server-key",
             StoreError::Registration(_) => "registration-refused",
@@ -543,30 +550,61 @@ impl Store {
     }
 
     /// Applies an operator action to a module's record in one transaction.
-    fn operate(
+    /// Nothing is stored when `f` fails.
+    fn operate<T>(
         &self,
         id: &str,
-        f: impl FnOnce(&mut ServerRecord),
-    ) -> Result<ServerRecord, StoreError> {
+        f: impl FnOnce(&Self, &mut ServerRecord) -> Result<T, StoreError>,
+    ) -> Result<(ServerRecord, T), StoreError> {
         let mid = Self::parse_id(id)?;
         let mut conn = self.connect()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let (mut record, _) =
             Self::load(&tx, &mid)?.ok_or_else(|| StoreError::NoSuchModule(id_hex(&mid)))?;
-        f(&mut record);
+        let out = f(self, &mut record)?;
         Self::save(&tx, &record)?;
         tx.commit()?;
-        Ok(record)
+        Ok((record, out))
     }
 
     /// Operator unblock (simkit-core's `unblock`).
     pub fn unblock(&self, id: &str) -> Result<ServerRecord, StoreError> {
-        self.operate(id, server::unblock)
+        self.operate(id, |_, r| {
+            server::unblock(r);
+            Ok(())
+        })
+        .map(|(r, ())| r)
     }
 
     /// Operator resynchronisation to the module's N (simkit-core's `resynchronise`).
     pub fn resync(&self, id: &str, module_n: u32) -> Result<ServerRecord, StoreError> {
-        self.operate(id, |r| server::resynchronise(r, module_n))
+        self.operate(id, |_, r| {
+            server::resynchronise(r, module_n);
+            Ok(())
+        })
+        .map(|(r, ())| r)
+    }
+
+    /// Issues a limit update (simkit-core's `build_limit_update`): the 39 bytes to send to the
+    /// module, and the record with the new limits in flight.
+    pub fn limit_update(
+        &self,
+        id: &str,
+        limits: Limits,
+    ) -> Result<(ServerRecord, Vec<u8>), StoreError> {
+        self.operate(id, |s, r| {
+            let keys = s.module_keys(r)?;
+            Ok(server::build_limit_update(r, limits, &keys.grant)?.to_vec())
+        })
+    }
+
+    /// Records the limit sequence the module reports (simkit-core's `confirm_limit_update`).
+    pub fn confirm_limits(&self, id: &str, sequence: u32) -> Result<ServerRecord, StoreError> {
+        self.operate(id, |_, r| {
+            server::confirm_limit_update(r, sequence);
+            Ok(())
+        })
+        .map(|(r, ())| r)
     }
 
     /// A module's registration, record and account.

@@ -648,3 +648,86 @@ async fn state_survives_reopening_and_a_real_listener_shuts_down_gracefully() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_downgraded_algorithm_or_bad_admin_id_is_400() {
+    let e = env();
+    let c = card(&e.master, ID_A, 0, 0, 3);
+    import(&e.app, &c, "acct-a", 10_000).await;
+    // The module's id and N, but the retail-mac profile (the module is aes-cmac).
+    let downgraded = ReloadRequest::build(
+        Profile::RetailMac,
+        ID_A,
+        0,
+        100,
+        0,
+        &SecretKey::new(&[0x22; 16]),
+    )
+    .unwrap()
+    .to_bytes();
+    let (status, body) = post_bytes(&e.app, "/v1/reload", &downgraded).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(&body), "unknown-algorithm");
+    assert_eq!(
+        module_view(&e.app, &ID_A).await["record"]["failure_count"],
+        0
+    );
+    let (status, v) = admin(&e.app, "GET", "/v1/modules/xyz", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(v["code"], "bad-input");
+    let (status, v) = admin(&e.app, "POST", "/v1/modules/0000000000000000/unblock", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(v["code"], "unknown-module");
+}
+
+#[tokio::test]
+async fn limit_updates_wait_for_the_ack_and_bind_grants_while_in_flight() {
+    let e = env();
+    let mut c = card(&e.master, ID_A, 0, 0, 3);
+    import(&e.app, &c, "acct-a", 100_000).await;
+    let path = format!("/v1/modules/{}/limits", hex::encode(ID_A));
+    let lower = json!({"limits": {"min_reload": 100, "max_reload": 50_000, "upper": 1_500, "credit_line": 2_000}});
+    let request = c.module.initiate_reload(1_000).unwrap();
+    let (_, grant) = post_bytes(&e.app, "/v1/reload", &request).await;
+    let ack = c.module.apply_grant(&grant).unwrap();
+    // The grant's ack has not arrived: lowering U must wait.
+    let (status, v) = admin(&e.app, "POST", &path, Some(lower.clone())).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["code"], "grant-outstanding");
+    // Invalid limits: 400.
+    let (status, v) = admin(
+        &e.app,
+        "POST",
+        &path,
+        Some(json!({"limits": {"min_reload": 0, "max_reload": 50_000, "upper": 1_500, "credit_line": 0}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["code"], "invalid-limits");
+    assert_eq!(
+        post_bytes(&e.app, "/v1/completion", &ack).await.0,
+        StatusCode::OK
+    );
+    let (status, v) = admin(&e.app, "POST", &path, Some(lower)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let update = hex::decode(v["update"].as_str().unwrap()).unwrap();
+    assert_eq!(v["record"]["limit_sequence"], 1);
+    // The module has not applied it yet: the server decides with the stricter U (1 500).
+    let request = c.module.initiate_reload(1_000).unwrap();
+    let (_, grant) = post_bytes(&e.app, "/v1/reload", &request).await;
+    let g = ReloadGrant::parse(&grant).unwrap();
+    assert_eq!((g.status, g.granted), (GrantStatus::Granted, 500));
+    c.module.apply_grant(&grant).unwrap();
+    c.module.apply_limit_update(&update).unwrap();
+    assert_eq!(c.module.state().balance, 1_500);
+    let (status, v) = admin(
+        &e.app,
+        "POST",
+        &format!("/v1/modules/{}/limits/confirm", hex::encode(ID_A)),
+        Some(json!({"sequence": c.module.state().limit_sequence})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["limits"]["upper"], 1_500);
+    assert_eq!(v["limits_in_flight"], Value::Null);
+}
