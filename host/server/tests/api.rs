@@ -731,3 +731,29 @@ async fn limit_updates_wait_for_the_ack_and_bind_grants_while_in_flight() {
     assert_eq!(v["limits"]["upper"], 1_500);
     assert_eq!(v["limits_in_flight"], Value::Null);
 }
+
+#[tokio::test]
+async fn a_corrupt_record_is_a_500_counted_as_a_db_error_and_nothing_is_debited() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("signer.sqlite");
+    let master = example_master(PROFILE);
+    let store = Store::open(&path, Box::new(SoftwareKey::new(master.clone()))).unwrap();
+    let mut c = card(&master, ID_A, 0, 0, 3);
+    store.import(&c.registration, "acct-a", 1_000).unwrap();
+    let app = router(AppState::new(store, Some(TOKEN.into())));
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE modules SET record = '{\"not\": \"a record\"}'", [])
+        .unwrap();
+    let request = c.module.initiate_reload(100).unwrap();
+    let (status, body) = post_bytes(&app, "/v1/reload", &request).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(error_code(&body), "corrupt-record");
+    assert!(ledger(&app).await.is_empty());
+    let (_, body) = call(&app, Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    let text = String::from_utf8(body).unwrap();
+    assert!(
+        text.lines().any(|l| l == "simkit_db_errors_total 1"),
+        "{text}"
+    );
+}

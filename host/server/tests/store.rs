@@ -73,3 +73,26 @@ fn sixty_four_threads_racing_one_request_debit_once() {
     assert_eq!(store.account_balance("float").unwrap(), Some(3_003));
     assert_eq!(module.state().balance, 3_003);
 }
+
+#[test]
+fn a_newer_schema_is_refused_and_migrations_run_once() {
+    let master = example_master(Profile::AesCmac);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sqlite");
+    let open = || Store::open(&path, Box::new(SoftwareKey::new(master.clone())));
+    open().unwrap();
+    open().unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let rows: i64 = conn
+        .query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 1, "migration 1 ran once");
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    conn.execute("INSERT INTO schema_version (version) VALUES (99)", [])
+        .unwrap();
+    let err = open().unwrap_err();
+    assert!(err.to_string().contains("99"), "{err}");
+}
