@@ -48,6 +48,8 @@ enum Command {
     Backup(cmd::backup::Args),
     /// Run simulated cards that keep their state across commands (prints their URIs).
     Sim(cmd::sim::Args),
+    /// Run the reload grant signer: HTTP API over a SQLite database.
+    Serve(cmd::serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
         Command::Credit(args) => cmd::credit::run(args, &out),
         Command::Backup(args) => cmd::backup::run(args, &out),
         Command::Sim(args) => cmd::sim::run(args, &out),
+        Command::Serve(args) => cmd::serve::run(args, &out),
     };
     match result {
         Ok(code) => code,

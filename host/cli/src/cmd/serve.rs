@@ -1,0 +1,133 @@
+//! `simkit serve`: the reload grant signer (simkit-server) on SQLite, over HTTP.
+//!
+//! Logs the master key's check values, never the key. Stops gracefully on Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+use simkit_core::crypto::Profile;
+use simkit_server::{AppState, KeySource, SoftwareKey, Store};
+use zeroize::Zeroizing;
+
+use crate::output::Output;
+
+/// Arguments of `simkit serve`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("master").required(true).args(["master_key_file", "master_key_env"])))]
+pub(crate) struct Args {
+    /// The database, as `sqlite:PATH` (created and migrated if needed).
+    #[arg(long, value_name = "sqlite:PATH")]
+    db: String,
+    /// Address to listen on (port 0 picks a free port; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// File holding the issuer master key as hex.
+    #[arg(long, value_name = "FILE")]
+    master_key_file: Option<PathBuf>,
+    /// Environment variable holding the issuer master key as hex.
+    #[arg(long, value_name = "VAR")]
+    master_key_env: Option<String>,
+    /// Environment variable holding the admin bearer token (without it, admin endpoints answer
+    /// 401).
+    #[arg(long, value_name = "VAR")]
+    admin_token_env: Option<String>,
+}
+
+/// The path of a `sqlite:PATH` database URL.
+fn sqlite_path(db: &str) -> Result<PathBuf> {
+    let path = db
+        .strip_prefix("sqlite://")
+        .or_else(|| db.strip_prefix("sqlite:"))
+        .with_context(|| format!("--db {db:?}: expected sqlite:PATH"))?;
+    if path.is_empty() {
+        bail!("--db {db:?}: the path is empty");
+    }
+    Ok(PathBuf::from(path))
+}
+
+pub(crate) fn run(args: Args, out: &Output) -> Result<ExitCode> {
+    let path = sqlite_path(&args.db)?;
+    let key = match (&args.master_key_file, &args.master_key_env) {
+        (Some(file), _) => SoftwareKey::from_file(file)?,
+        (None, Some(var)) => SoftwareKey::from_env(var)?,
+        (None, None) => bail!("give --master-key-file or --master-key-env"),
+    };
+    let master_len = key.master_key()?.len();
+    let kcvs: Vec<(Profile, String)> = Profile::ALL
+        .into_iter()
+        .filter(|p| p.master_key_len() == master_len)
+        .map(|p| Ok((p, key.kcv_hex(p)?)))
+        .collect::<Result<_, simkit_server::KeyError>>()?;
+    if kcvs.is_empty() {
+        bail!("the master key is {master_len} bytes, which fits no profile");
+    }
+    let admin_token = match &args.admin_token_env {
+        Some(var) => {
+            Some(Zeroizing::new(std::env::var(var).with_context(|| {
+                format!("environment variable {var} is not set")
+            })?))
+        }
+        None => None,
+    };
+    let store = Store::open(&path, Box::new(key))
+        .with_context(|| format!("opening database {}", path.display()))?;
+    let state = AppState::new(store, admin_token.map(|t| t.to_string()));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        let kcv_text: Vec<String> = kcvs
+            .iter()
+            .map(|(p, k)| format!("{}={k}", p.name()))
+            .collect();
+        out.emit(
+            &json!({
+                "listening": addr.to_string(),
+                "db": path.display().to_string(),
+                "master_key_kcv": kcvs.iter().map(|(p, k)| (p.name().to_owned(), serde_json::Value::from(k.clone()))).collect::<serde_json::Map<_, _>>(),
+            }),
+            &[format!(
+                "simkit serve: listening on http://{addr} (db {}, master key KCV {})",
+                path.display(),
+                kcv_text.join(", ")
+            )],
+        );
+        simkit_server::api::serve(listener, state, simkit_server::api::shutdown_signal())
+            .await
+            .context("serving")?;
+        out.emit(
+            &json!({ "stopped": true }),
+            &["simkit serve: stopped".to_owned()],
+        );
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn db_urls() {
+        assert_eq!(
+            sqlite_path("sqlite:a/b.db").unwrap(),
+            PathBuf::from("a/b.db")
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///tmp/x").unwrap(),
+            PathBuf::from("/tmp/x")
+        );
+        assert!(sqlite_path("postgres://x").is_err());
+        assert!(sqlite_path("sqlite:").is_err());
+    }
+}

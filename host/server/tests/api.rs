@@ -1,0 +1,759 @@
+//! The grant signer over HTTP (in-process router and a real listener), on SQLite in a temp dir,
+//! with simkit-core's pure `Module` as the card.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use simkit_core::credit::commands::{InitialCounters, PersonalisationData};
+use simkit_core::credit::message::{GrantStatus, ReloadGrant, ReloadRequest};
+use simkit_core::credit::module::Module;
+use simkit_core::credit::registration::Registration;
+use simkit_core::credit::{DeclineReason, ModuleId};
+use simkit_core::crypto::Profile;
+use simkit_core::crypto::kdf::{ModuleKeys, derive_module_keys};
+use simkit_core::crypto::key::SecretKey;
+use simkit_core::vectors::{EXAMPLE_LIMITS, example_master};
+use simkit_server::{AppState, SoftwareKey, Store, router};
+use tower::ServiceExt;
+
+const TOKEN: &str = "test-admin-token";
+const PROFILE: Profile = Profile::AesCmac;
+
+struct Env {
+    _dir: tempfile::TempDir,
+    app: Router,
+    master: SecretKey,
+}
+
+fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let master = example_master(PROFILE);
+    let store = Store::open(
+        &dir.path().join("signer.sqlite"),
+        Box::new(SoftwareKey::new(master.clone())),
+    )
+    .unwrap();
+    let app = router(AppState::new(store, Some(TOKEN.into())));
+    Env {
+        _dir: dir,
+        app,
+        master,
+    }
+}
+
+struct Card {
+    keys: ModuleKeys,
+    module: Module,
+    registration: Registration,
+}
+
+fn card(master: &SecretKey, id: ModuleId, n: u32, balance: i32, threshold: u16) -> Card {
+    let keys = derive_module_keys(PROFILE, master, &id).unwrap();
+    let registration = Registration::new(
+        id,
+        PROFILE,
+        master,
+        n,
+        balance,
+        EXAMPLE_LIMITS,
+        threshold,
+        "http://127.0.0.1/v1".into(),
+    )
+    .unwrap();
+    let data = PersonalisationData {
+        initial: Some(InitialCounters { balance, n }),
+        ..PersonalisationData::complete(PROFILE, id, &keys, EXAMPLE_LIMITS, threshold)
+    };
+    let module = Module::personalised(&data).unwrap();
+    Card {
+        keys,
+        module,
+        registration,
+    }
+}
+
+async fn call(app: &Router, req: Request<Body>) -> (StatusCode, Vec<u8>) {
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    (status, body)
+}
+
+async fn post_bytes(app: &Router, path: &str, bytes: &[u8]) -> (StatusCode, Vec<u8>) {
+    let req = Request::post(path)
+        .header("content-type", "application/octet-stream")
+        .body(Body::from(bytes.to_vec()))
+        .unwrap();
+    call(app, req).await
+}
+
+async fn admin(app: &Router, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("content-type", "application/json")
+        .body(match body {
+            Some(v) => Body::from(v.to_string()),
+            None => Body::empty(),
+        })
+        .unwrap();
+    let (status, bytes) = call(app, req).await;
+    let v = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    (status, v)
+}
+
+async fn import(app: &Router, c: &Card, account: &str, funds: i64) -> (StatusCode, Value) {
+    admin(
+        app,
+        "POST",
+        "/v1/modules",
+        Some(
+            json!({"registration": c.registration, "account_id": account, "initial_funds": funds}),
+        ),
+    )
+    .await
+}
+
+async fn module_view(app: &Router, id: &ModuleId) -> Value {
+    let (status, v) = admin(
+        app,
+        "GET",
+        &format!("/v1/modules/{}", hex::encode(id)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    v
+}
+
+async fn ledger(app: &Router) -> Vec<Value> {
+    let (status, v) = admin(app, "GET", "/v1/ledger", None).await;
+    assert_eq!(status, StatusCode::OK);
+    v.as_array().unwrap().clone()
+}
+
+async fn fraud(app: &Router) -> Vec<Value> {
+    let (status, v) = admin(app, "GET", "/v1/fraud", None).await;
+    assert_eq!(status, StatusCode::OK);
+    v.as_array().unwrap().clone()
+}
+
+fn error_code(body: &[u8]) -> String {
+    let v: Value = serde_json::from_slice(body).unwrap();
+    assert!(v["error"].is_string(), "{v}");
+    v["code"].as_str().unwrap().to_owned()
+}
+
+const ID_A: ModuleId = [0xA0, 1, 2, 3, 4, 5, 6, 7];
+const ID_B: ModuleId = [0xB0, 1, 2, 3, 4, 5, 6, 7];
+
+#[tokio::test]
+async fn registration_import_and_kcv_mismatch() {
+    let e = env();
+    let c = card(&e.master, ID_A, 0, 0, 3);
+    let (status, v) = import(&e.app, &c, "acct-a", 10_000).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert_eq!(v["s"], 0);
+    let view = module_view(&e.app, &ID_A).await;
+    assert_eq!(view["account_balance"], 10_000);
+    assert_eq!(view["record"]["state"], "active");
+    // Twice: refused.
+    let (status, v) = import(&e.app, &c, "acct-a", 0).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    // A record personalised under another master key: refused, nothing stored.
+    let other = SecretKey::new(&[0x11; 16]);
+    let foreign = card(&other, ID_B, 0, 0, 3);
+    let (status, v) = import(&e.app, &foreign, "acct-b", 10).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["code"], "registration-refused");
+    let (status, _) = admin(
+        &e.app,
+        "GET",
+        &format!("/v1/modules/{}", hex::encode(ID_B)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Without the token: 401.
+    let req = Request::post("/v1/modules")
+        .header("authorization", "Bearer wrong")
+        .body(Body::from(
+            json!({"registration": c.registration, "account_id": "x"}).to_string(),
+        ))
+        .unwrap();
+    assert_eq!(call(&e.app, req).await.0, StatusCode::UNAUTHORIZED);
+    let req = Request::get("/v1/ledger").body(Body::empty()).unwrap();
+    assert_eq!(call(&e.app, req).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn full_reload_round_with_completion() {
+    let e = env();
+    let mut c = card(&e.master, ID_A, 7, 1_500, 3);
+    import(&e.app, &c, "acct-a", 10_000).await;
+    let request = c.module.initiate_reload(1_000).unwrap();
+    let (status, grant) = post_bytes(&e.app, "/v1/reload", &request).await;
+    assert_eq!(status, StatusCode::OK);
+    let g = ReloadGrant::parse(&grant).unwrap();
+    assert!(g.verify(&c.keys.grant).unwrap());
+    assert_eq!(
+        (g.s_next, g.status, g.granted),
+        (8, GrantStatus::Granted, 1_000)
+    );
+    let ack = c.module.apply_grant(&grant).unwrap();
+    assert_eq!((c.module.state().balance, c.module.state().n), (2_500, 8));
+    let (status, body) = post_bytes(&e.app, "/v1/completion", &ack).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let view = module_view(&e.app, &ID_A).await;
+    assert_eq!(view["record"]["s"], 8);
+    assert_eq!(view["record"]["completed_through"], 8);
+    assert_eq!(view["account_balance"], 9_000);
+    let l = ledger(&e.app).await;
+    assert_eq!(l.len(), 1);
+    assert_eq!(l[0]["amount"], 1_000);
+    assert_eq!(l[0]["n"], 7);
+    assert_eq!(l[0]["debit_account"], "acct-a");
+    assert_eq!(l[0]["credit_account"], "float");
+    // A second round works too.
+    let request = c.module.initiate_reload(200).unwrap();
+    let (status, grant) = post_bytes(&e.app, "/v1/reload", &request).await;
+    assert_eq!(status, StatusCode::OK);
+    c.module.apply_grant(&grant).unwrap();
+    assert_eq!(c.module.state().balance, 2_700);
+    assert_eq!(ledger(&e.app).await.len(), 2);
+    assert!(fraud(&e.app).await.is_empty());
+}
+
+#[tokio::test]
+async fn lost_grant_retried_five_times_is_one_debit() {
+    let e = env();
+    let mut c = card(&e.master, ID_A, 0, 0, 3);
+    import(&e.app, &c, "acct-a", 10_000).await;
+    let request = c.module.initiate_reload(500).unwrap();
+    let (status, first) = post_bytes(&e.app, "/v1/reload", &request).await;
+    assert_eq!(status, StatusCode::OK);
+    for _ in 0..5 {
+        // The grant is lost: the module re-issues the same request.
+        let again = c.module.initiate_reload(500).unwrap();
+        assert_eq!(again, request);
+        let (status, grant) = post_bytes(&e.app, "/v1/reload", &again).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(grant, first, "resent byte for byte");
+    }
+    c.module.apply_grant(&first).unwrap();
+    assert_eq!(c.module.state().balance, 500);
+    assert_eq!(ledger(&e.app).await.len(), 1);
+    assert_eq!(module_view(&e.app, &ID_A).await["account_balance"], 9_500);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_concurrent_identical_requests_debit_once() {
+    let e = env();
+    let mut c = card(&e.master, ID_A, 0, 0, 3);
+    import(&e.app, &c, "acct-a", 10_000).await;
+    let request = c.module.initiate_reload(700).unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let app = e.app.clone();
+        tasks.push(tokio::spawn(async move {
+            post_bytes(&app, "/v1/reload", &request).await
+        }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+        answers.push(body);
+    }
+    assert!(
+        answers.iter().all(|a| *a == answers[0]),
+        "all answers identical"
+    );
+    let l = ledger(&e.app).await;
+    assert_eq!(l.len(), 1);
+    assert_eq!(l[0]["amount"], 700);
+    assert_eq!(module_view(&e.app, &ID_A).await["account_balance"], 9_300);
+    c.module.apply_grant(&answers[0]).unwrap();
+    assert_eq!(c.module.state().balance, 700);
+}
+
+#[tokio::test]
+async fn replayed_old_request_is_409_and_registered() {
+    let e = env();
+    let mut c = card(&e.master, ID_A, 0, 0, 3);
+    import(&e.app, &c, "acct-a", 10_000).await;
+    let old = c.module.initiate_reload(100).unwrap();
+    let (_, g) = post_bytes(&e.app, "/v1/reload", &old).await;
+    c.module.apply_grant(&g).unwrap();
+    let second = c.module.initiate_reload(100).unwrap();
+    let (_, g) = post_bytes(&e.app, "/v1/reload", &second).await;
+    c.module.apply_grant(&g).unwrap();
+    // N = 0 while S = 2: outside the window.
+    let (status, body) = post_bytes(&e.app, "/v1/reload", &old).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(error_code(&body), "out-of-window");
+    let f = fraud(&e.app).await;
+    assert_eq!(f.len(), 1);
+    assert_eq!(
+        (
+            f[0]["kind"].as_str(),
+            f[0]["n"].as_u64(),
+            f[0]["s"].as_u64()
+        ),
+        (Some("window"), Some(0), Some(2))
+    );
+    let view = module_view(&e.app, &ID_A).await;
+    assert_eq!(view["record"]["failure_count"], 1);
+    assert_eq!(ledger(&e.app).await.len(), 2, "no debit for the replay");
+    // N = S − 1 but not the stored request: 409 too.
+    let forged = ReloadRequest::build(PROFILE, ID_A, 1, 200, 100, &c.keys.request)
+        .unwrap()
+        .to_bytes();
+    let (status, body) = post_bytes(&e.app, "/v1/reload", &forged).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(error_code(&body), "replay-mismatch");
+    assert_eq!(
+        module_view(&e.app, &ID_A).await["record"]["failure_count"],
+        2
+    );
+}
+
+#[tokio::test]
+async fn bad_tags_are_403_registered_and_block_at_the_threshold() {
+    let e = env();
+    let mut c = card(&e.master, ID_A, 0, 0, 3);
+    import(&e.app, &c, "acct-a", 10_000).await;
+    let good = c.module.initiate_reload(100).unwrap();
+    let mut bad = good;
+    bad[ReloadRequest::LEN - 1] ^= 0x01;
+    for i in 1..=3u64 {
+        let (status, body) = post_bytes(&e.app, "/v1/reload", &bad).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(error_code(&body), "bad-tag");
+        assert_eq!(
+            module_view(&e.app, &ID_A).await["record"]["failure_count"],
+            i
+        );
+    }
+    let f = fraud(&e.app).await;
+    assert_eq!(f.len(), 3);
+    assert!(f.iter().all(|x| x["kind"] == "bad-tag"));
+    assert_eq!(f[2]["blocked"], true);
+    // Blocked: even the genuine request is 423, and nothing is debited.
+    let (status, body) = post_bytes(&e.app, "/v1/reload", &good).await;
+    assert_eq!(status, StatusCode::LOCKED);
+    assert_eq!(error_code(&body), "blocked");
+    assert!(ledger(&e.app).await.is_empty());
+    // The operator unblocks; the genuine request goes through.
+    let (status, v) = admin(
+        &e.app,
+        "POST",
+        &format!("/v1/modules/{}/unblock", hex::encode(ID_A)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["state"], "active");
+    let (status, grant) = post_bytes(&e.app, "/v1/reload", &good).await;
+    assert_eq!(status, StatusCode::OK);
+    c.module.apply_grant(&grant).unwrap();
+    assert_eq!(ledger(&e.app).await.len(), 1);
+}
+
+#[tokio::test]
+async fn another_modules_keys_are_a_bad_tag() {
+    let e = env();
+    let a = card(&e.master, ID_A, 0, 0, 3);
+    let b = card(&e.master, ID_B, 0, 0, 3);
+    import(&e.app, &a, "acct-a", 10_000).await;
+    import(&e.app, &b, "acct-b", 10_000).await;
+    // B's id, A's key.
+    let cross = ReloadRequest::build(PROFILE, ID_B, 0, 100, 0, &a.keys.request)
+        .unwrap()
+        .to_bytes();
+    let (status, body) = post_bytes(&e.app, "/v1/reload", &cross).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(error_code(&body), "bad-tag");
+    assert_eq!(
+        module_view(&e.app, &ID_B).await["record"]["failure_count"],
+        1
+    );
+    assert_eq!(
+        module_view(&e.app, &ID_A).await["record"]["failure_count"],
+        0
+    );
+    assert!(ledger(&e.app).await.is_empty());
+    // An unknown module: 404, nothing registered.
+    let unknown = ReloadRequest::build(PROFILE, [9; 8], 0, 100, 0, &a.keys.request)
+        .unwrap()
+        .to_bytes();
+    let (status, body) = post_bytes(&e.app, "/v1/reload", &unknown).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(error_code(&body), "unknown-module");
+    assert_eq!(fraud(&e.app).await.len(), 1);
+}
+
+#[tokio::test]
+async fn reflected_grant_and_garbage_are_400_unregistered() {
+    let e = env();
+    let mut c = card(&e.master, ID_A, 0, 0, 3);
+    import(&e.app, &c, "acct-a", 10_000).await;
+    let request = c.module.initiate_reload(100).unwrap();
+    let (_, grant) = post_bytes(&e.app, "/v1/reload", &request).await;
+    for (path, body) in [
+        ("/v1/reload", grant.clone()),
+        ("/v1/completion", grant.clone()),
+        ("/v1/reload", request[..30].to_vec()),
+        ("/v1/reload", Vec::new()),
+        ("/v1/completion", request.to_vec()),
+    ] {
+        let (status, b) = post_bytes(&e.app, path, &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(error_code(&b), "malformed");
+    }
+    assert!(fraud(&e.app).await.is_empty());
+    assert_eq!(
+        module_view(&e.app, &ID_A).await["record"]["failure_count"],
+        0
+    );
+    assert_eq!(ledger(&e.app).await.len(), 1);
+}
+
+#[tokio::test]
+async fn counters_at_the_edge_block_at_the_last_number() {
+    let e = env();
+    let mut c = card(&e.master, ID_A, u32::MAX - 1, 0, 3);
+    import(&e.app, &c, "acct-a", 10_000).await;
+    // N = 2^32−2: the last grant, S′ = 2^32−1.
+    let request = c.module.initiate_reload(100).unwrap();
+    let (status, grant) = post_bytes(&e.app, "/v1/reload", &request).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ReloadGrant::parse(&grant).unwrap().s_next, u32::MAX);
+    c.module.apply_grant(&grant).unwrap();
+    assert_eq!(c.module.state().n, u32::MAX);
+    // N = S = 2^32−1 (a genuine tag): the numbers are exhausted, the server blocks.
+    let last = ReloadRequest::build(PROFILE, ID_A, u32::MAX, 100, 100, &c.keys.request)
+        .unwrap()
+        .to_bytes();
+    let (status, body) = post_bytes(&e.app, "/v1/reload", &last).await;
+    assert_eq!(status, StatusCode::LOCKED);
+    assert_eq!(error_code(&body), "counter-exhausted");
+    let view = module_view(&e.app, &ID_A).await;
+    assert_eq!(view["record"]["state"], "blocked");
+    assert_eq!(view["record"]["s"], u64::from(u32::MAX));
+    let (status, body) = post_bytes(&e.app, "/v1/reload", &last).await;
+    assert_eq!(status, StatusCode::LOCKED);
+    assert_eq!(error_code(&body), "blocked");
+    assert_eq!(ledger(&e.app).await.len(), 1);
+}
+
+#[tokio::test]
+async fn insufficient_funds_is_a_macd_decline_without_a_ledger_row() {
+    let e = env();
+    let mut c = card(&e.master, ID_A, 3, 0, 3);
+    import(&e.app, &c, "acct-a", 500).await;
+    let request = c.module.initiate_reload(1_000).unwrap();
+    let (status, grant) = post_bytes(&e.app, "/v1/reload", &request).await;
+    assert_eq!(status, StatusCode::OK);
+    let g = ReloadGrant::parse(&grant).unwrap();
+    assert!(g.verify(&c.keys.grant).unwrap(), "the decline is MAC'd");
+    assert_eq!(
+        (g.status, g.granted, g.s_next),
+        (
+            GrantStatus::Declined(DeclineReason::InsufficientFunds),
+            0,
+            4
+        )
+    );
+    c.module.apply_grant(&grant).unwrap();
+    assert_eq!((c.module.state().balance, c.module.state().n), (0, 4));
+    let view = module_view(&e.app, &ID_A).await;
+    assert_eq!(view["record"]["s"], 4);
+    assert_eq!(view["account_balance"], 500);
+    assert!(ledger(&e.app).await.is_empty());
+    // A smaller reload that fits the funds is granted.
+    let request = c.module.initiate_reload(400).unwrap();
+    let (_, grant) = post_bytes(&e.app, "/v1/reload", &request).await;
+    let g = ReloadGrant::parse(&grant).unwrap();
+    assert_eq!((g.status, g.granted), (GrantStatus::Granted, 400));
+    assert_eq!(module_view(&e.app, &ID_A).await["account_balance"], 100);
+}
+
+#[tokio::test]
+async fn completion_ack_is_accepted_once_and_checked() {
+    let e = env();
+    let mut c = card(&e.master, ID_A, 0, 0, 3);
+    import(&e.app, &c, "acct-a", 10_000).await;
+    let request = c.module.initiate_reload(100).unwrap();
+    let (_, grant) = post_bytes(&e.app, "/v1/reload", &request).await;
+    let ack = c.module.apply_grant(&grant).unwrap();
+    // A tampered ack: 403, registered, not marked completed.
+    let mut bad = ack;
+    bad[bad.len() - 1] ^= 0x80;
+    let (status, body) = post_bytes(&e.app, "/v1/completion", &bad).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(error_code(&body), "bad-tag");
+    assert_eq!(
+        module_view(&e.app, &ID_A).await["record"]["completed_through"],
+        Value::Null
+    );
+    // The genuine one: accepted, completed through S.
+    let (status, _) = post_bytes(&e.app, "/v1/completion", &ack).await;
+    assert_eq!(status, StatusCode::OK);
+    let view = module_view(&e.app, &ID_A).await;
+    assert_eq!(view["record"]["completed_through"], 1);
+    // Again (the appliance retried): idempotent, nothing new registered or debited.
+    let (status, _) = post_bytes(&e.app, "/v1/completion", &ack).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(module_view(&e.app, &ID_A).await["record"], view["record"]);
+    assert_eq!(fraud(&e.app).await.len(), 1);
+    assert_eq!(ledger(&e.app).await.len(), 1);
+    // After the next round, the old ack is outside the window.
+    let request = c.module.initiate_reload(100).unwrap();
+    let (_, grant) = post_bytes(&e.app, "/v1/reload", &request).await;
+    c.module.apply_grant(&grant).unwrap();
+    let (status, body) = post_bytes(&e.app, "/v1/completion", &ack).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(error_code(&body), "out-of-window");
+}
+
+#[tokio::test]
+async fn resync_moves_s_to_the_modules_number() {
+    let e = env();
+    let mut c = card(&e.master, ID_A, 10, 0, 5);
+    // The server was registered with a lower S than the module has.
+    let mut reg = c.registration.clone();
+    reg.initial_n = 5;
+    let (status, v) = admin(
+        &e.app,
+        "POST",
+        "/v1/modules",
+        Some(json!({"registration": reg, "account_id": "acct-a", "initial_funds": 1000})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let request = c.module.initiate_reload(100).unwrap();
+    let (status, _) = post_bytes(&e.app, "/v1/reload", &request).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, v) = admin(
+        &e.app,
+        "POST",
+        &format!("/v1/modules/{}/resync", hex::encode(ID_A)),
+        Some(json!({"n": 10})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["s"].as_u64(), v["failure_count"].as_u64()),
+        (Some(10), Some(0))
+    );
+    let (status, grant) = post_bytes(&e.app, "/v1/reload", &request).await;
+    assert_eq!(status, StatusCode::OK);
+    c.module.apply_grant(&grant).unwrap();
+    assert_eq!(c.module.state().balance, 100);
+}
+
+#[tokio::test]
+async fn healthz_and_metrics() {
+    let e = env();
+    let c = card(&e.master, ID_A, 0, 0, 3);
+    import(&e.app, &c, "acct-a", 10_000).await;
+    let mut m = c.module;
+    let request = m.initiate_reload(100).unwrap();
+    post_bytes(&e.app, "/v1/reload", &request).await;
+    post_bytes(&e.app, "/v1/reload", &request).await;
+    let mut bad = request;
+    bad[30] ^= 1;
+    post_bytes(&e.app, "/v1/reload", &bad).await;
+    let (status, body) = call(
+        &e.app,
+        Request::get("/healthz").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    let (status, body) = call(
+        &e.app,
+        Request::get("/metrics").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8(body).unwrap();
+    for line in [
+        "simkit_requests_total{endpoint=\"reload\",outcome=\"fresh\"} 1",
+        "simkit_requests_total{endpoint=\"reload\",outcome=\"resent\"} 1",
+        "simkit_requests_total{endpoint=\"reload\",outcome=\"bad-tag\"} 1",
+        "simkit_request_duration_seconds_count 3",
+        "simkit_fraud_events_total 1",
+        "simkit_db_errors_total 0",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn state_survives_reopening_and_a_real_listener_shuts_down_gracefully() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("signer.sqlite");
+    let master = example_master(PROFILE);
+    let c = card(&master, ID_A, 0, 0, 3);
+    {
+        let store = Store::open(&path, Box::new(SoftwareKey::new(master.clone()))).unwrap();
+        store.import(&c.registration, "acct-a", 42).unwrap();
+    }
+    let store = Store::open(&path, Box::new(SoftwareKey::new(master))).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.account_balance("acct-a").unwrap(), Some(42));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(simkit_server::api::serve(
+        listener,
+        AppState::new(store, None),
+        async {
+            let _ = rx.await;
+        },
+    ));
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(out.contains("\"status\":\"ok\""), "{out}");
+    tx.send(()).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_downgraded_algorithm_or_bad_admin_id_is_400() {
+    let e = env();
+    let c = card(&e.master, ID_A, 0, 0, 3);
+    import(&e.app, &c, "acct-a", 10_000).await;
+    // The module's id and N, but the retail-mac profile (the module is aes-cmac).
+    let downgraded = ReloadRequest::build(
+        Profile::RetailMac,
+        ID_A,
+        0,
+        100,
+        0,
+        &SecretKey::new(&[0x22; 16]),
+    )
+    .unwrap()
+    .to_bytes();
+    let (status, body) = post_bytes(&e.app, "/v1/reload", &downgraded).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(&body), "unknown-algorithm");
+    assert_eq!(
+        module_view(&e.app, &ID_A).await["record"]["failure_count"],
+        0
+    );
+    let (status, v) = admin(&e.app, "GET", "/v1/modules/xyz", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(v["code"], "bad-input");
+    let (status, v) = admin(&e.app, "POST", "/v1/modules/0000000000000000/unblock", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(v["code"], "unknown-module");
+}
+
+#[tokio::test]
+async fn limit_updates_wait_for_the_ack_and_bind_grants_while_in_flight() {
+    let e = env();
+    let mut c = card(&e.master, ID_A, 0, 0, 3);
+    import(&e.app, &c, "acct-a", 100_000).await;
+    let path = format!("/v1/modules/{}/limits", hex::encode(ID_A));
+    let lower = json!({"limits": {"min_reload": 100, "max_reload": 50_000, "upper": 1_500, "credit_line": 2_000}});
+    let request = c.module.initiate_reload(1_000).unwrap();
+    let (_, grant) = post_bytes(&e.app, "/v1/reload", &request).await;
+    let ack = c.module.apply_grant(&grant).unwrap();
+    // The grant's ack has not arrived: lowering U must wait.
+    let (status, v) = admin(&e.app, "POST", &path, Some(lower.clone())).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["code"], "grant-outstanding");
+    // Invalid limits: 400.
+    let (status, v) = admin(
+        &e.app,
+        "POST",
+        &path,
+        Some(json!({"limits": {"min_reload": 0, "max_reload": 50_000, "upper": 1_500, "credit_line": 0}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["code"], "invalid-limits");
+    assert_eq!(
+        post_bytes(&e.app, "/v1/completion", &ack).await.0,
+        StatusCode::OK
+    );
+    let (status, v) = admin(&e.app, "POST", &path, Some(lower)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let update = hex::decode(v["update"].as_str().unwrap()).unwrap();
+    assert_eq!(v["record"]["limit_sequence"], 1);
+    // The module has not applied it yet: the server decides with the stricter U (1 500).
+    let request = c.module.initiate_reload(1_000).unwrap();
+    let (_, grant) = post_bytes(&e.app, "/v1/reload", &request).await;
+    let g = ReloadGrant::parse(&grant).unwrap();
+    assert_eq!((g.status, g.granted), (GrantStatus::Granted, 500));
+    c.module.apply_grant(&grant).unwrap();
+    c.module.apply_limit_update(&update).unwrap();
+    assert_eq!(c.module.state().balance, 1_500);
+    let (status, v) = admin(
+        &e.app,
+        "POST",
+        &format!("/v1/modules/{}/limits/confirm", hex::encode(ID_A)),
+        Some(json!({"sequence": c.module.state().limit_sequence})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["limits"]["upper"], 1_500);
+    assert_eq!(v["limits_in_flight"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_corrupt_record_is_a_500_counted_as_a_db_error_and_nothing_is_debited() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("signer.sqlite");
+    let master = example_master(PROFILE);
+    let store = Store::open(&path, Box::new(SoftwareKey::new(master.clone()))).unwrap();
+    let mut c = card(&master, ID_A, 0, 0, 3);
+    store.import(&c.registration, "acct-a", 1_000).unwrap();
+    let app = router(AppState::new(store, Some(TOKEN.into())));
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE modules SET record = '{\"not\": \"a record\"}'", [])
+        .unwrap();
+    let request = c.module.initiate_reload(100).unwrap();
+    let (status, body) = post_bytes(&app, "/v1/reload", &request).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(error_code(&body), "corrupt-record");
+    assert!(ledger(&app).await.is_empty());
+    let (_, body) = call(&app, Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    let text = String::from_utf8(body).unwrap();
+    assert!(
+        text.lines().any(|l| l == "simkit_db_errors_total 1"),
+        "{text}"
+    );
+}
