@@ -7,6 +7,7 @@ mod cmd;
 mod keyarg;
 mod offline;
 mod output;
+mod remote;
 
 use std::process::ExitCode;
 

@@ -16,6 +16,8 @@ use simkit_core::credit::server::{self, DebitOutcome, FreshDecision, RequestActi
 use simkit_core::crypto::kdf::{ModuleKeys, derive_module_keys};
 use simkit_core::crypto::key::SecretKey;
 
+use crate::remote::CompletionAnswer;
+
 /// The format tag of the state file.
 const STATE_FORMAT: &str = "simkit-offline-signer/1";
 
@@ -107,12 +109,6 @@ impl OfflineSigner {
         &self.state.debits
     }
 
-    /// True when the last grant was handed out but its completion ack never arrived.
-    pub(crate) fn completion_outstanding(&self) -> bool {
-        self.state.record.last_grant.is_some()
-            && self.state.record.completed_through != Some(self.state.record.s)
-    }
-
     /// Answers a reload request (spec §6). The offline ledger has unlimited funds.
     pub(crate) fn reload(&mut self, request: &[u8]) -> Result<Answer> {
         let action = server::classify_request(&self.state.record, request, &self.keys.request);
@@ -153,11 +149,16 @@ impl OfflineSigner {
         }
     }
 
-    /// Takes the module's completion ack.
-    pub(crate) fn completion(&mut self, ack: &[u8]) -> Result<()> {
+    /// Takes the module's completion ack; says whether it finished a reload or was known.
+    pub(crate) fn completion(&mut self, ack: &[u8]) -> Result<CompletionAnswer> {
+        let before = self.state.record.completed_through;
         server::handle_completion(&mut self.state.record, ack, &self.keys.request)
             .map_err(|r| anyhow!("the signer refused the completion ack: {r}"))?;
-        self.save()
+        if before == self.state.record.completed_through {
+            return Ok(CompletionAnswer::AlreadyAccepted);
+        }
+        self.save()?;
+        Ok(CompletionAnswer::Accepted)
     }
 
     /// Signs a limit update for the module (spec §3.6), storing the sequence it used.

@@ -17,7 +17,7 @@ use simkit_core::credit::registration::Registration;
 use subtle_free::ct_str_eq;
 
 use crate::metrics::Metrics;
-use crate::store::{Answer, Store, StoreError};
+use crate::store::{Answer, Completion, Store, StoreError};
 
 /// The largest body any endpoint accepts (a registration record is well under this).
 const BODY_LIMIT: usize = 16 * 1024;
@@ -140,14 +140,20 @@ async fn completion(State(state): State<AppState>, body: Bytes) -> Response {
     let result = tokio::task::spawn_blocking(move || store.completion(&body)).await;
     let (outcome, response) = match result {
         Err(_) => ("internal", join_error()),
-        Ok(Ok(_)) => (
-            "accepted",
+        Ok(Ok(done)) => {
+            let status = match done {
+                Completion::Accepted => "accepted",
+                Completion::AlreadyAccepted => "already-accepted",
+            };
             (
-                StatusCode::OK,
-                Json(serde_json::json!({ "status": "accepted" })),
+                status,
+                (
+                    StatusCode::OK,
+                    Json(serde_json::json!({ "status": status })),
+                )
+                    .into_response(),
             )
-                .into_response(),
-        ),
+        }
         Ok(Err((e, event))) => {
             if event.is_some() {
                 state.metrics.fraud_event();

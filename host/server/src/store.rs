@@ -224,6 +224,15 @@ pub struct FraudRow {
     pub at: i64,
 }
 
+/// What a completion ack came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// The first time: the record is now completed through S.
+    Accepted,
+    /// This ack was accepted before; nothing changed (the appliance retried).
+    AlreadyAccepted,
+}
+
 /// The signer's database and master key.
 pub struct Store {
     path: PathBuf,
@@ -513,10 +522,7 @@ impl Store {
     }
 
     /// Handles a completion ack in one transaction.
-    pub fn completion(
-        &self,
-        bytes: &[u8],
-    ) -> Result<Option<FraudEvent>, (StoreError, Option<FraudEvent>)> {
+    pub fn completion(&self, bytes: &[u8]) -> Result<Completion, (StoreError, Option<FraudEvent>)> {
         let plain = |e: StoreError| (e, None);
         let parsed = CompletionAck::parse(bytes)
             .map_err(|e| plain(StoreError::Rejected(Rejection::Malformed(e))))?;
@@ -532,12 +538,17 @@ impl Store {
                 )))
             })?;
         let keys = self.module_keys(&record).map_err(plain)?;
+        let before = record.completed_through;
         match server::handle_completion(&mut record, bytes, &keys.request) {
-            Err(r) => Self::reject(tx, record, r).map(|_| None),
+            Err(r) => Self::reject(tx, record, r).map(|_| Completion::AlreadyAccepted),
             Ok(_) => {
                 Self::save(&tx, &record).map_err(plain)?;
                 tx.commit().map_err(|e| plain(e.into()))?;
-                Ok(None)
+                Ok(if before == record.completed_through {
+                    Completion::AlreadyAccepted
+                } else {
+                    Completion::Accepted
+                })
             }
         }
     }

@@ -512,13 +512,21 @@ async fn completion_ack_is_accepted_once_and_checked() {
         Value::Null
     );
     // The genuine one: accepted, completed through S.
-    let (status, _) = post_bytes(&e.app, "/v1/completion", &ack).await;
+    let (status, body) = post_bytes(&e.app, "/v1/completion", &ack).await;
     assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap()["status"],
+        "accepted"
+    );
     let view = module_view(&e.app, &ID_A).await;
     assert_eq!(view["record"]["completed_through"], 1);
     // Again (the appliance retried): idempotent, nothing new registered or debited.
-    let (status, _) = post_bytes(&e.app, "/v1/completion", &ack).await;
+    let (status, body) = post_bytes(&e.app, "/v1/completion", &ack).await;
     assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap()["status"],
+        "already-accepted"
+    );
     assert_eq!(module_view(&e.app, &ID_A).await["record"], view["record"]);
     assert_eq!(fraud(&e.app).await.len(), 1);
     assert_eq!(ledger(&e.app).await.len(), 1);

@@ -17,6 +17,7 @@ use crate::cardarg::CardArg;
 use crate::keyarg::load_key;
 use crate::offline::{Answer, OfflineSigner};
 use crate::output::Output;
+use crate::remote::{CompletionAnswer, RemoteSigner};
 
 /// Arguments of `simkit credit`.
 #[derive(Debug, clap::Args)]
@@ -80,6 +81,37 @@ impl OfflineArgs {
         };
         let master = load_key(None, None, Some(key_file), "offline master key")?;
         Ok(Some(OfflineSigner::open(&self.registration, &master)?))
+    }
+}
+
+/// Who signs the grants of a reload: the network signer, or the in-process one.
+enum Signer {
+    Remote(RemoteSigner),
+    Offline(OfflineSigner),
+}
+
+impl Signer {
+    fn reload(&mut self, request: &[u8]) -> Result<Answer> {
+        match self {
+            // The network signer answers a retransmission with the stored grant too; the
+            // appliance cannot tell the two apart, and need not.
+            Signer::Remote(r) => r.reload(request).map(Answer::Fresh),
+            Signer::Offline(o) => o.reload(request),
+        }
+    }
+
+    fn completion(&mut self, ack: &[u8]) -> Result<CompletionAnswer> {
+        match self {
+            Signer::Remote(r) => r.completion(ack),
+            Signer::Offline(o) => o.completion(ack),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Signer::Remote(_) => "the network signer".into(),
+            Signer::Offline(o) => format!("signer state {}", o.state_path().display()),
+        }
     }
 }
 
@@ -232,14 +264,13 @@ fn reload(
     offline: &OfflineArgs,
     out: &Output,
 ) -> Result<ExitCode> {
-    if server.is_some() {
-        bail!(
-            "--server needs the network grant signer (`simkit serve`), which is not built yet; use --offline-master-key"
-        );
-    }
-    let mut signer = offline.signer()?.context(
-        "give --offline-master-key FILE (and --registration FILE) to sign grants in this process",
-    )?;
+    let mut signer = match server {
+        Some(url) => Signer::Remote(RemoteSigner::new(&url)?),
+        None => Signer::Offline(offline.signer()?.context(
+            "give --server URL (a running `simkit serve`), or --offline-master-key FILE and \
+             --registration FILE to sign grants in this process",
+        )?),
+    };
     let mut c = client(channel)?;
     let mut lines = Vec::new();
     let mut steps = Vec::new();
@@ -252,20 +283,22 @@ fn reload(
     if before.lifecycle != Lifecycle::Operational {
         bail!("the module is {:?}, not operational", before.lifecycle);
     }
-    // A reload that was applied on the card but whose completion never reached the server:
-    // finish it, and do not start a new one (the user asked for *this* reload).
-    if !before.pending && before.last_completion && signer.completion_outstanding() {
+    // A reload that was applied on the card but whose completion may never have reached the
+    // signer: send the card's last completion ack (the signer takes it idempotently). If that
+    // finished a reload, stop: the user asked for *this* reload, not another one.
+    if !before.pending && before.last_completion {
         let ack = c.last_completion().context("GET LAST COMPLETION")?;
-        signer.completion(&ack.to_bytes())?;
-        log(
-            &mut lines,
-            "resumed",
-            format!(
-                "the previous reload (N {}) was applied but not confirmed; sent its completion ack, no new reload started",
-                ack.n_next
-            ),
-        );
-        return finish(out, lines, steps, &c.status()?);
+        if signer.completion(&ack.to_bytes())? == CompletionAnswer::Accepted {
+            log(
+                &mut lines,
+                "resumed",
+                format!(
+                    "the previous reload (N {}) was applied but not confirmed; sent its completion ack, no new reload started",
+                    ack.n_next
+                ),
+            );
+            return finish(out, lines, steps, &c.status()?);
+        }
     }
     if before.pending {
         if before.pending_r != amount {
@@ -331,12 +364,12 @@ fn reload(
         &mut lines,
         "done",
         format!(
-            "balance {} → {}, N {} → {}; signer state {}",
+            "balance {} → {}, N {} → {}; {}",
             before.balance,
             after.balance,
             before.n,
             after.n,
-            signer.state_path().display()
+            signer.describe()
         ),
     );
     finish(out, lines, steps, &after)
