@@ -87,7 +87,7 @@ impl OfflineArgs {
 /// Who signs the grants of a reload: the network signer, or the in-process one.
 enum Signer {
     Remote(RemoteSigner),
-    Offline(OfflineSigner),
+    Offline(Box<OfflineSigner>),
 }
 
 impl Signer {
@@ -266,10 +266,10 @@ fn reload(
 ) -> Result<ExitCode> {
     let mut signer = match server {
         Some(url) => Signer::Remote(RemoteSigner::new(&url)?),
-        None => Signer::Offline(offline.signer()?.context(
+        None => Signer::Offline(Box::new(offline.signer()?.context(
             "give --server URL (a running `simkit serve`), or --offline-master-key FILE and \
              --registration FILE to sign grants in this process",
-        )?),
+        )?)),
     };
     let mut c = client(channel)?;
     let mut lines = Vec::new();
