@@ -1,5 +1,7 @@
 package dev.simkit.backup;
 
+import dev.simkit.testkit.Hex;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.util.Arrays;

@@ -1,5 +1,7 @@
 package dev.simkit.backup;
 
+import dev.simkit.testkit.Hex;
+
 import java.io.ByteArrayOutputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;

@@ -1,5 +1,7 @@
 package dev.simkit.credit;
 
+import dev.simkit.testkit.Hex;
+
 import java.util.Arrays;
 
 import org.bouncycastle.crypto.BlockCipher;

@@ -1,5 +1,7 @@
 package dev.simkit.credit;
 
+import dev.simkit.testkit.Hex;
+
 import java.nio.file.Path;
 
 import com.fasterxml.jackson.databind.ObjectMapper;

@@ -1,5 +1,7 @@
 package dev.simkit.credit;
 
+import dev.simkit.testkit.Hex;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 

@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.simkit.cardhost.AppletSpec;
 import dev.simkit.cardhost.Card;
-import dev.simkit.credit.Hex;
+import dev.simkit.testkit.Hex;
 import java.net.URL;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;

@@ -1,6 +1,6 @@
 package dev.simkit.cardhost.credit;
 
-import dev.simkit.credit.Hex;
+import dev.simkit.testkit.Hex;
 
 /**
  * Everything a host can read of the module's persistent state: GET STATUS (lifecycle, balance, N,

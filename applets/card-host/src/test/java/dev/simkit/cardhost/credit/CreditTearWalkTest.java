@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.simkit.cardhost.Card;
-import dev.simkit.credit.Hex;
+import dev.simkit.testkit.Hex;
 import dev.simkit.credit.Host;
 import java.util.ArrayList;
 import java.util.List;

@@ -19,7 +19,7 @@ enum Scenario {
         byte[] prepare(CreditCard c) {
             byte[] request = c.ok(CreditCard.initiate(2_500));
             c.ok(CreditCard.applyProvisional(c.provisionalFor(request)));
-            assertEquals(CreditCard.BALANCE - 1_200, dev.simkit.credit.Hex.i32(c.ok(CreditCard.debit(1_200)), 0));
+            assertEquals(CreditCard.BALANCE - 1_200, dev.simkit.testkit.Hex.i32(c.ok(CreditCard.debit(1_200)), 0));
             return CreditCard.applyGrant(c.grantFor(request, amount));
         }
     },

@@ -1,8 +1,8 @@
-package dev.simkit.backup;
+package dev.simkit.testkit;
 
 import java.util.HexFormat;
 
-/** Hex in upper case, whitespace ignored on input. Test helper. */
+/** Hex in upper case, whitespace ignored on input: the applet and card-host tests' shared helper. */
 public final class Hex {
     private static final HexFormat F = HexFormat.of().withUpperCase();
 
