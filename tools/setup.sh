@@ -11,9 +11,13 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # Debian packages. pkg-config and a C toolchain build libFuzzer; a JDK and Maven build the applets
-# and the jCardSim card host. (PC/SC, PostgreSQL and SoftHSM join this list with the issues that
-# need them.)
-APT_PACKAGES=(build-essential pkg-config ca-certificates curl git)
+# and the jCardSim card host. pcscd, vsmartcard-vpcd and libpcsclite-dev give the genuine PC/SC
+# path (pcscd -> vpcd -> card host) and pcsc-tools the independent `scriptor` client; PostgreSQL is
+# the scale-out store of the grant signer (tests start throwaway clusters on loopback, never the
+# system service); SoftHSM2 and OpenSC's pkcs11-tool are the PKCS#11 token the signer's key tests use.
+APT_PACKAGES=(build-essential pkg-config ca-certificates curl git
+  pcscd vsmartcard-vpcd pcsc-tools libpcsclite-dev
+  postgresql postgresql-contrib softhsm2 opensc)
 # A JDK 17 and Maven already on PATH (e.g. a Temurin install) are good enough.
 javac -version 2>&1 | grep -q ' 17' || APT_PACKAGES+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null || APT_PACKAGES+=(maven)
