@@ -17,7 +17,7 @@ use crate::cardarg::CardArg;
 use crate::keyarg::load_key;
 use crate::offline::{Answer, OfflineSigner};
 use crate::output::Output;
-use crate::remote::{CompletionAnswer, RemoteSigner};
+use crate::remote::{CompletionAnswer, ReloadAnswer, RemoteSigner};
 
 /// Arguments of `simkit credit`.
 #[derive(Debug, clap::Args)]
@@ -58,10 +58,23 @@ enum Sub {
         /// URL of a running grant signer (`simkit serve`).
         #[arg(long, conflicts_with = "offline_master_key")]
         server: Option<String>,
+        /// With --server: how long to wait, in seconds, for a debit the signer reports as
+        /// pending (HTTP 202) before stopping. The card's credit line stays open meanwhile; run
+        /// the same command again to collect the grant.
+        #[arg(
+            long,
+            value_name = "SECONDS",
+            default_value_t = 60,
+            requires = "server"
+        )]
+        wait: u64,
         #[command(flatten)]
         offline: OfflineArgs,
     },
 }
+
+/// Exit code when a reload stops with its debit still pending (sysexits' EX_TEMPFAIL).
+const EXIT_PENDING: u8 = 75;
 
 #[derive(Debug, clap::Args)]
 struct OfflineArgs {
@@ -91,12 +104,16 @@ enum Signer {
 }
 
 impl Signer {
-    fn reload(&mut self, request: &[u8]) -> Result<Answer> {
+    /// The signer's answer, and whether it is known to be a retransmission of a stored grant.
+    fn reload(&mut self, request: &[u8]) -> Result<(ReloadAnswer, bool)> {
         match self {
             // The network signer answers a retransmission with the stored grant too; the
             // appliance cannot tell the two apart, and need not.
-            Signer::Remote(r) => r.reload(request).map(Answer::Fresh),
-            Signer::Offline(o) => o.reload(request),
+            Signer::Remote(r) => Ok((r.reload(request)?, false)),
+            Signer::Offline(o) => Ok(match o.reload(request)? {
+                Answer::Fresh(g) => (ReloadAnswer::Grant(g), false),
+                Answer::Resent(g) => (ReloadAnswer::Grant(g), true),
+            }),
         }
     }
 
@@ -130,8 +147,9 @@ pub(crate) fn run(args: Args, out: &Output) -> Result<ExitCode> {
         Sub::Reload {
             amount,
             server,
+            wait,
             offline,
-        } => reload(&mut channel, amount, server, &offline, out),
+        } => reload(&mut channel, amount, server, wait, &offline, out),
     }?;
     if let (Some(note), false) = (note, out.is_json()) {
         eprintln!("{note}");
@@ -261,6 +279,7 @@ fn reload(
     channel: &mut Channel<AnyCard>,
     amount: u32,
     server: Option<String>,
+    wait: u64,
     offline: &OfflineArgs,
     out: &Output,
 ) -> Result<ExitCode> {
@@ -332,17 +351,59 @@ fn reload(
     let request = c.initiate_reload(amount).context("INITIATE RELOAD")?;
     log(&mut lines, "request", describe(&request.to_bytes()));
     interrupt_point("request")?;
-    let grant = match signer.reload(&request.to_bytes())? {
-        Answer::Fresh(g) => g,
-        Answer::Resent(g) => {
-            log(
-                &mut lines,
-                "server",
-                "retransmission recognised: the stored grant, byte for byte, no new debit".into(),
-            );
-            g
+    let request_bytes = request.to_bytes();
+    let (mut answer, resent) = signer.reload(&request_bytes)?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait);
+    let mut provisional_applied = before.provisional;
+    let grant = loop {
+        match answer {
+            ReloadAnswer::Grant(g) => break g,
+            ReloadAnswer::Pending {
+                provisional_ack,
+                location,
+                retry_after,
+            } => {
+                if !provisional_applied {
+                    c.apply_provisional_ack(&provisional_ack)
+                        .context("APPLY PROVISIONAL ACK")?;
+                    provisional_applied = true;
+                    log(
+                        &mut lines,
+                        "provisional",
+                        format!(
+                            "{}: the debit is pending at the bank; the card's credit line is open",
+                            describe(&provisional_ack)
+                        ),
+                    );
+                }
+                let now = std::time::Instant::now();
+                if now + retry_after > deadline {
+                    let status = c.status().context("GET STATUS")?;
+                    log(
+                        &mut lines,
+                        "pending",
+                        format!(
+                            "the debit was not confirmed within {wait} s; run the same command again to collect the grant"
+                        ),
+                    );
+                    finish(out, lines, steps, &status)?;
+                    return Ok(ExitCode::from(EXIT_PENDING));
+                }
+                std::thread::sleep(retry_after);
+                let Signer::Remote(remote) = &signer else {
+                    bail!("the offline signer never leaves a debit pending");
+                };
+                answer = remote.poll(&location)?;
+            }
         }
     };
+    if resent {
+        log(
+            &mut lines,
+            "server",
+            "retransmission recognised: the stored grant, byte for byte, no new debit".into(),
+        );
+    }
     log(&mut lines, "grant", describe(&grant));
     interrupt_point("grant")?;
     let ack: CompletionAck = match c.apply_grant(&grant).context("APPLY GRANT")? {
