@@ -28,8 +28,10 @@ use simkit_core::crypto::{Profile, SecretKey};
 /// The environment variable the spawned `simkit serve` reads its admin token from.
 pub(crate) const TOKEN_ENV: &str = "SIMKIT_SERVER_TOOL_ADMIN_TOKEN";
 
-/// Largest body read back from the signer.
+/// Largest protocol answer read back from the signer (grants are 37 bytes, errors short JSON).
 const MAX_BODY: u64 = 64 * 1024;
+/// Largest admin answer (the whole ledger of a long crash test).
+const MAX_ADMIN_BODY: u64 = 1 << 30;
 
 /// splitmix64: a small, seedable generator (reproducible runs; not for keys that matter).
 #[derive(Debug, Clone)]
@@ -330,10 +332,17 @@ impl Client {
     }
 
     fn finish(result: Result<ureq::Response, ureq::Error>) -> Result<Vec<u8>, CallError> {
+        Self::finish_with(result, MAX_BODY)
+    }
+
+    fn finish_with(
+        result: Result<ureq::Response, ureq::Error>,
+        limit: u64,
+    ) -> Result<Vec<u8>, CallError> {
         match result {
-            Ok(resp) => read_body(resp).map_err(|e| CallError::Transport(e.to_string())),
+            Ok(resp) => read_body(resp, limit).map_err(|e| CallError::Transport(e.to_string())),
             Err(ureq::Error::Status(code, resp)) => {
-                let body = read_body(resp).unwrap_or_default();
+                let body = read_body(resp, MAX_BODY).unwrap_or_default();
                 let c = serde_json::from_slice::<serde_json::Value>(&body)
                     .ok()
                     .and_then(|v| v.get("code")?.as_str().map(str::to_owned))
@@ -379,11 +388,12 @@ impl Client {
     /// GETs an admin endpoint as JSON.
     pub(crate) fn get_admin(&self, base: &str, path: &str) -> Result<serde_json::Value> {
         let bearer = format!("Bearer {}", self.token.as_deref().unwrap_or(""));
-        let body = Self::finish(
+        let body = Self::finish_with(
             self.agent
                 .get(&format!("{base}{path}"))
                 .set("Authorization", &bearer)
                 .call(),
+            MAX_ADMIN_BODY,
         )
         .map_err(|e| anyhow::anyhow!("GET {path}: {e}"))?;
         serde_json::from_slice(&body).with_context(|| format!("GET {path}: not JSON"))
@@ -409,9 +419,9 @@ impl Client {
     }
 }
 
-fn read_body(resp: ureq::Response) -> std::io::Result<Vec<u8>> {
+fn read_body(resp: ureq::Response, limit: u64) -> std::io::Result<Vec<u8>> {
     let mut body = Vec::new();
-    resp.into_reader().take(MAX_BODY).read_to_end(&mut body)?;
+    resp.into_reader().take(limit).read_to_end(&mut body)?;
     Ok(body)
 }
 
