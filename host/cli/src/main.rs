@@ -51,6 +51,8 @@ enum Command {
     Sim(cmd::sim::Args),
     /// Run the reload grant signer: HTTP API over a SQLite database.
     Serve(cmd::serve::Args),
+    /// Tools around the grant signer: load benchmark, crash-consistency test.
+    Server(cmd::server::Args),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +70,7 @@ fn main() -> ExitCode {
         Command::Backup(args) => cmd::backup::run(args, &out),
         Command::Sim(args) => cmd::sim::run(args, &out),
         Command::Serve(args) => cmd::serve::run(args, &out),
+        Command::Server(args) => cmd::server::run(args, &out),
     };
     match result {
         Ok(code) => code,

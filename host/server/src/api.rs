@@ -83,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/modules/{id}/limits/confirm", post(confirm_limits))
         .route("/v1/fraud", get(fraud))
         .route("/v1/ledger", get(ledger))
+        .route("/v1/accounts/{id}", get(account))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -353,6 +354,26 @@ async fn ledger(State(state): State<AppState>, headers: HeaderMap) -> Response {
     }
     match blocking(&state, |s| s.ledger()).await {
         Ok(v) => Json(v).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// `GET /v1/accounts/{id}` (admin): an account's balance — `float` is the issuer's float, so
+/// reconciliation (`simkit server crashtest`) can check that funds are conserved.
+async fn account(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(r) = unauthorised(&state, &headers) {
+        return r;
+    }
+    let key = id.clone();
+    match blocking(&state, move |s| s.account_balance(&key)).await {
+        Ok(Some(balance)) => {
+            Json(serde_json::json!({ "id": id, "balance": balance })).into_response()
+        }
+        Ok(None) => error_response(404, "unknown-account", &format!("unknown account {id:?}")),
         Err(r) => r,
     }
 }
