@@ -7,8 +7,10 @@
 pub mod api;
 pub mod keys;
 pub mod metrics;
+pub mod pkcs11;
 pub mod store;
 
 pub use api::{AppState, router};
-pub use keys::{KeyError, KeySource, SoftwareKey};
+pub use keys::{KeyError, KeySource, ModuleKey, ModuleMacKeys, SoftwareKey};
+pub use pkcs11::{Pkcs11Config, Pkcs11Key, SlotChoice};
 pub use store::{Answer, Store, StoreError};
