@@ -459,3 +459,102 @@ fn retail_mac_and_desx_cbc_need_a_software_master_key() {
         Registration::new([9; 8], AES, &master, 0, 0, EXAMPLE_LIMITS, 3, String::new()).unwrap();
     key.check_registration(&own).unwrap();
 }
+
+/// POSTs `body` to `path` on `app`; the status and the body.
+async fn post(app: &axum::Router, path: &str, body: Vec<u8>, json: bool) -> (u16, Vec<u8>) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let req = axum::http::Request::post(path)
+        .header("authorization", "Bearer t")
+        .header(
+            "content-type",
+            if json {
+                "application/json"
+            } else {
+                "application/octet-stream"
+            },
+        )
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, bytes.to_vec())
+}
+
+/// The whole server (store, policy, HTTP API) with the master key in the token answers the
+/// same bytes as with the software key.
+///
+/// Ignored until the store asks its key source for module keys instead of the master key
+/// (`Store::module_keys` → `KeySource::module_keys`, `Store::import` →
+/// `KeySource::check_registration`): a merge step after the store refactor. Passes with it.
+#[tokio::test]
+#[ignore = "needs the store wired to KeySource::module_keys / check_registration"]
+async fn http_reload_with_the_token_key_gives_the_software_grants() {
+    let Some(hsm) = softhsm::enter("http_reload_with_the_token_key_gives_the_software_grants")
+    else {
+        return;
+    };
+    let (key, master) = open_with_master(&hsm);
+    let dir = tempfile::tempdir().unwrap();
+    let open = |name: &str, keys: Box<dyn KeySource>| {
+        let store = simkit_server::Store::open(&dir.path().join(name), keys).unwrap();
+        simkit_server::router(simkit_server::AppState::new(store, Some("t".into())))
+    };
+    let token_app = open("token.sqlite", Box::new(key));
+    let soft_app = open(
+        "soft.sqlite",
+        Box::new(simkit_server::SoftwareKey::new(master.clone())),
+    );
+    let id: ModuleId = [0xB0, 1, 2, 3, 4, 5, 6, 7];
+    let (mut card, registration) = card(&master, id, 0);
+    let import = serde_json::json!({
+        "registration": registration, "account_id": "acct", "initial_funds": 1_000_000
+    })
+    .to_string()
+    .into_bytes();
+    for app in [&token_app, &soft_app] {
+        let (status, body) = post(app, "/v1/modules", import.clone(), true).await;
+        assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    }
+    for amount in [100, 7_000] {
+        let request = card.initiate_reload(amount).unwrap().to_vec();
+        let (s1, g_token) = post(&token_app, "/v1/reload", request.clone(), false).await;
+        let (s2, g_soft) = post(&soft_app, "/v1/reload", request.clone(), false).await;
+        assert_eq!(
+            (s1, s2),
+            (200, 200),
+            "{}",
+            String::from_utf8_lossy(&g_token)
+        );
+        assert_eq!(g_token, g_soft);
+        // Retransmitted: the identical stored grant.
+        let (_, again) = post(&token_app, "/v1/reload", request, false).await;
+        assert_eq!(again, g_token);
+        let ack = card.apply_grant(&g_token).unwrap().to_vec();
+        let (status, body) = post(&token_app, "/v1/completion", ack, false).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    }
+    // A retail-mac module cannot be imported on the token-backed server: 422, and why.
+    let retail = Registration::new(
+        [0xC0; 8],
+        Profile::RetailMac,
+        &example_master(Profile::RetailMac),
+        0,
+        0,
+        EXAMPLE_LIMITS,
+        3,
+        String::new(),
+    )
+    .unwrap();
+    let body = serde_json::json!({"registration": retail, "account_id": "acct"})
+        .to_string()
+        .into_bytes();
+    let (status, body) = post(&token_app, "/v1/modules", body, true).await;
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, 422, "{text}");
+    assert!(
+        text.contains("profile retail-mac needs a software master key"),
+        "{text}"
+    );
+}
