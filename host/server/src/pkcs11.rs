@@ -11,6 +11,14 @@
 //!   chaining need values that would have to leave the token), and SoftHSM2 has no SP 800-108
 //!   KDF mechanism, so this is the way that keeps the master key in the token and module keys
 //!   out of the host except for that moment. Decision recorded here and in the README.
+//!
+//!   `pkcs11-tool --write-object … --type secrkey` cannot set `CKA_SIGN` on a secret key, so a
+//!   master key imported with it has only `CKA_ENCRYPT`. For such a key the token computes the
+//!   same CMAC from AES encryptions (SP 800-38B: L = AES-ECB(0) for the subkeys, then AES-CBC
+//!   with a zero IV over the message whose last block is padded and XORed with a subkey). The
+//!   host then briefly holds L as well as the module key (zeroized after use); the master key
+//!   still never leaves the token. A key with `CKA_SIGN` is preferred and used with
+//!   `CKM_AES_CMAC` whenever the token has it.
 //! - **Tags** on grants and **verification** of requests: `C_Sign` with `CKM_AES_CMAC` under
 //!   the module-key object, truncated to 8 bytes and compared in constant time by the policy
 //!   ([`simkit_core::crypto::verify_profile_tag`]).
@@ -90,7 +98,7 @@ pub struct Capability {
 pub fn unsupported_reason(profile: Profile) -> String {
     match profile {
         Profile::AesCmac => "profile aes-cmac needs an AES-128 master key object with CKA_SIGN \
-                             on a token with CKM_AES_CMAC"
+                             or CKA_ENCRYPT on a token with CKM_AES_CMAC"
             .to_owned(),
         Profile::RetailMac => "profile retail-mac needs a software master key: this PKCS#11 \
                                token (SoftHSM2 too) has no ISO 9797-1 alg 3 MAC (retail MAC)"
@@ -254,10 +262,32 @@ impl Drop for TokenModuleKey {
     }
 }
 
+/// How the token computes the KDF's CMAC under the master key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Derivation {
+    /// `C_Sign` with `CKM_AES_CMAC` (the master key has `CKA_SIGN`).
+    Sign,
+    /// `C_Encrypt` with `CKM_AES_ECB` and `CKM_AES_CBC` (the master key has `CKA_ENCRYPT`).
+    Encrypt,
+}
+
+/// AES-CMAC subkey doubling in GF(2^128) (SP 800-38B).
+fn dbl(b: &[u8; 16]) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for i in 0..16 {
+        out[i] = (b[i] << 1) | b.get(i + 1).map_or(0, |n| n >> 7);
+    }
+    if b[0] & 0x80 != 0 {
+        out[15] ^= 0x87;
+    }
+    out
+}
+
 /// The issuer master key as an object in a PKCS#11 token. See the module documentation.
 pub struct Pkcs11Key {
     shared: Arc<Shared>,
     master: ObjectHandle,
+    derivation: Option<Derivation>,
     key_type: KeyType,
     mechanisms: Vec<MechanismType>,
     label: String,
@@ -324,8 +354,33 @@ impl Pkcs11Key {
             }
         };
         let attrs = session
-            .get_attributes(master, &[AttributeType::KeyType])
-            .map_err(|e| ck("reading the master key's type", e))?;
+            .get_attributes(
+                master,
+                &[
+                    AttributeType::KeyType,
+                    AttributeType::Sign,
+                    AttributeType::Encrypt,
+                ],
+            )
+            .map_err(|e| ck("reading the master key's attributes", e))?;
+        let flag = |want: AttributeType| {
+            attrs.iter().any(|a| match a {
+                Attribute::Sign(true) => want == AttributeType::Sign,
+                Attribute::Encrypt(true) => want == AttributeType::Encrypt,
+                _ => false,
+            })
+        };
+        let has = |m: MechanismType| mechanisms.contains(&m);
+        let derivation = if flag(AttributeType::Sign) && has(MechanismType::AES_CMAC) {
+            Some(Derivation::Sign)
+        } else if flag(AttributeType::Encrypt)
+            && has(MechanismType::AES_ECB)
+            && has(MechanismType::AES_CBC)
+        {
+            Some(Derivation::Encrypt)
+        } else {
+            None
+        };
         let key_type = attrs
             .iter()
             .find_map(|a| match a {
@@ -339,6 +394,7 @@ impl Pkcs11Key {
                 token_label,
             }),
             master,
+            derivation,
             key_type,
             mechanisms,
             label: config.key_label.clone(),
@@ -365,6 +421,7 @@ impl Pkcs11Key {
         match profile {
             Profile::AesCmac
                 if self.key_type == KeyType::AES
+                    && self.derivation.is_some()
                     && self.mechanisms.contains(&MechanismType::AES_CMAC) =>
             {
                 Ok(())
@@ -378,10 +435,52 @@ impl Pkcs11Key {
             .map_err(KeyError::UnsupportedProfile)
     }
 
+    /// AES-CMAC under the master key, computed by the token (see [`Derivation`]).
+    fn master_cmac(&self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        match self.derivation {
+            Some(Derivation::Sign) => self.shared.cmac(self.master, data),
+            Some(Derivation::Encrypt) => self.shared.with(|s| {
+                let enc = |m: &Mechanism, d: &[u8]| {
+                    s.encrypt(m, self.master, d)
+                        .map(Zeroizing::new)
+                        .map_err(|e| ck_crypto("C_Encrypt (AES-CMAC by encryption)", e))
+                };
+                let l = enc(&Mechanism::AesEcb, &[0u8; 16])?;
+                let mut l16 = Zeroizing::new([0u8; 16]);
+                if l.len() != 16 {
+                    return Err(CryptoError::KeyStore("C_Encrypt answered no block".into()));
+                }
+                l16.copy_from_slice(&l);
+                let k1 = Zeroizing::new(dbl(&l16));
+                let k2 = Zeroizing::new(dbl(&k1));
+                let full = !data.is_empty() && data.len() % 16 == 0;
+                let mut m = Zeroizing::new(data.to_vec());
+                if !full {
+                    m.push(0x80);
+                    let padded = m.len().next_multiple_of(16);
+                    m.resize(padded, 0);
+                }
+                let last = m.len() - 16;
+                let sub = if full { &k1 } else { &k2 };
+                for (x, k) in m[last..].iter_mut().zip(sub.iter()) {
+                    *x ^= k;
+                }
+                let ct = enc(&Mechanism::AesCbc([0u8; 16]), &m)?;
+                if ct.len() != m.len() {
+                    return Err(CryptoError::KeyStore(
+                        "C_Encrypt (AES-CBC) answered a short result".into(),
+                    ));
+                }
+                Ok(Zeroizing::new(ct[last..].to_vec()))
+            }),
+            None => Err(CryptoError::KeyStore(unsupported_reason(Profile::AesCmac))),
+        }
+    }
+
     /// Derives one module key in the token and imports it as a session object.
     fn derive(&self, dc: u8, module_id: &ModuleId) -> Result<TokenModuleKey, KeyError> {
         let data = scp03_derivation_data(dc, module_id);
-        let value = self.shared.cmac(self.master, &data)?;
+        let value = self.master_cmac(&data)?;
         let mut template = vec![
             Attribute::Class(ObjectClass::SECRET_KEY),
             Attribute::KeyType(KeyType::AES),

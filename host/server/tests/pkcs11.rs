@@ -65,6 +65,12 @@ mod softhsm {
         /// extractable, usable for CMAC and (for its KCV) encryption. Checks the token then
         /// refuses to give its value out. The session closes (logging out) before returning.
         pub(crate) fn import_master(&self, label: &str, key: &SecretKey) {
+            self.import_master_with(label, key, true);
+        }
+
+        /// As [`Hsm::import_master`]; `sign: false` gives a key like `pkcs11-tool
+        /// --write-object` makes (CKA_ENCRYPT only), which the token derives with by encryption.
+        pub(crate) fn import_master_with(&self, label: &str, key: &SecretKey, sign: bool) {
             let p = Pkcs11::new(LIB).unwrap();
             match p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
                 Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
@@ -77,9 +83,11 @@ mod softhsm {
                 .find(|s| p.get_token_info(*s).unwrap().label().trim_end() == TOKEN)
                 .expect("the test token");
             let session = p.open_rw_session(slot).unwrap();
-            session
-                .login(UserType::User, Some(&AuthPin::new(Box::from(PIN))))
-                .unwrap();
+            match session.login(UserType::User, Some(&AuthPin::new(Box::from(PIN)))) {
+                // A Pkcs11Key of this process already holds a logged-in session.
+                Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+                Err(e) => panic!("C_Login: {e}"),
+            }
             let handle = session
                 .create_object(&[
                     Attribute::Class(ObjectClass::SECRET_KEY),
@@ -88,8 +96,8 @@ mod softhsm {
                     Attribute::Private(true),
                     Attribute::Sensitive(true),
                     Attribute::Extractable(false),
-                    Attribute::Sign(true),
-                    Attribute::Verify(true),
+                    Attribute::Sign(sign),
+                    Attribute::Verify(sign),
                     Attribute::Encrypt(true),
                     Attribute::Label(label.as_bytes().to_vec()),
                     Attribute::Value(key.expose_secret().to_vec()),
@@ -194,16 +202,29 @@ fn token_kcvs_derived_keys_and_tags_equal_the_software_path() {
     else {
         return;
     };
-    let (key, master) = open_with_master(&hsm);
+    let (signing, master) = open_with_master(&hsm);
+    // The same key again as pkcs11-tool imports it: CKA_ENCRYPT, no CKA_SIGN.
+    hsm.import_master_with("encrypt-only", &master, false);
+    let encrypting = Pkcs11Key::open(&Pkcs11Config {
+        key_label: "encrypt-only".into(),
+        ..hsm.config()
+    })
+    .unwrap();
+    for key in [signing, encrypting] {
+        check_against_software(&key, &master);
+    }
+}
+
+fn check_against_software(key: &Pkcs11Key, master: &SecretKey) {
     assert_eq!(
         key.kcv_hex(AES).unwrap(),
-        hex::encode_upper(profile_kcv(AES, &master).unwrap())
+        hex::encode_upper(profile_kcv(AES, master).unwrap())
     );
     assert_eq!(key.profiles().unwrap(), vec![AES]);
     assert!(matches!(key.master_key(), Err(KeyError::NotExportable(_))));
     let messages: [&[u8]; 4] = [b"", b"x", &[0x5A; 23], &[0xC3; 64]];
     for id in ids() {
-        let sw = derive_module_keys(AES, &master, &id).unwrap();
+        let sw = derive_module_keys(AES, master, &id).unwrap();
         let tk = key.module_keys(AES, &id).unwrap();
         assert_eq!(
             tk.request.kcv(AES).unwrap(),
