@@ -79,7 +79,8 @@ impl std::fmt::Debug for ModuleMacKeys {
     }
 }
 
-/// The master key's message for a profile the key source cannot serve.
+/// Compares a key check value with the one a registration record carries (`which`: master,
+/// request or grant).
 pub(crate) fn check_kcv(
     which: &'static str,
     expected: &str,
