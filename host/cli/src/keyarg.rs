@@ -100,3 +100,62 @@ impl MasterArgs {
         )
     }
 }
+
+/// `--pkcs11-module LIB (--pkcs11-slot N | --pkcs11-token LABEL) --pkcs11-pin-env VAR
+/// --pkcs11-key-label LABEL`: an issuer master key inside a PKCS#11 token (aes-cmac only).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub(crate) struct Pkcs11Args {
+    /// PKCS#11 module holding the master key (e.g. /usr/lib/softhsm/libsofthsm2.so). The key
+    /// never leaves the token; only the aes-cmac profile can be served this way.
+    #[arg(long, value_name = "LIB", requires_all = ["pkcs11_pin_env", "pkcs11_key_label"])]
+    pkcs11_module: Option<PathBuf>,
+    /// Slot id of the token (as `pkcs11-tool -L` lists it).
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "pkcs11_module",
+        conflicts_with = "pkcs11_token"
+    )]
+    pkcs11_slot: Option<u64>,
+    /// Label of the token (instead of --pkcs11-slot).
+    #[arg(long, value_name = "LABEL", requires = "pkcs11_module")]
+    pkcs11_token: Option<String>,
+    /// Environment variable holding the token's user PIN.
+    #[arg(long, value_name = "VAR", requires = "pkcs11_module")]
+    pkcs11_pin_env: Option<String>,
+    /// CKA_LABEL of the master key object on the token.
+    #[arg(long, value_name = "LABEL", requires = "pkcs11_module")]
+    pkcs11_key_label: Option<String>,
+}
+
+impl Pkcs11Args {
+    /// The token configuration, or `None` when --pkcs11-module is not given.
+    pub(crate) fn config(&self) -> Result<Option<simkit_server::Pkcs11Config>> {
+        let Some(module) = &self.pkcs11_module else {
+            return Ok(None);
+        };
+        let slot = match (self.pkcs11_slot, &self.pkcs11_token) {
+            (Some(id), None) => simkit_server::SlotChoice::Id(id),
+            (None, Some(label)) => simkit_server::SlotChoice::TokenLabel(label.clone()),
+            _ => bail!("--pkcs11-module needs exactly one of --pkcs11-slot or --pkcs11-token"),
+        };
+        let var = self
+            .pkcs11_pin_env
+            .as_deref()
+            .context("--pkcs11-module needs --pkcs11-pin-env")?;
+        let pin = Zeroizing::new(
+            std::env::var(var)
+                .with_context(|| format!("PKCS#11 PIN: environment variable {var} is not set"))?,
+        );
+        let key_label = self
+            .pkcs11_key_label
+            .clone()
+            .context("--pkcs11-module needs --pkcs11-key-label")?;
+        Ok(Some(simkit_server::Pkcs11Config {
+            module: module.clone(),
+            slot,
+            pin,
+            key_label,
+        }))
+    }
+}

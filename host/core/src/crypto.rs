@@ -27,8 +27,8 @@ pub use block::{
 pub use kdf::{DC_GRANT, DC_REQUEST, LEGACY_GRANT_VARIANT, ModuleKeys, derive_module_keys};
 pub use key::{KeyAlg, SecretKey, kcv, profile_kcv};
 pub use mac::{
-    Padding, aes_cmac, ct_eq, desx_cbc_mac, iso9797_1_alg1, iso9797_1_alg3, pad, profile_tag,
-    verify_profile_tag,
+    MacKey, Padding, aes_cmac, ct_eq, desx_cbc_mac, iso9797_1_alg1, iso9797_1_alg3, pad,
+    profile_tag, verify_profile_tag,
 };
 
 /// Length in bytes of the MAC tag every profile puts on the wire.
@@ -155,6 +155,10 @@ pub enum CryptoError {
     /// which character at which position is not a hex digit).
     #[error("key is not valid hex: {0}")]
     InvalidHex(String),
+    /// A key held outside process memory (a PKCS#11 token) could not be used; the payload
+    /// names the operation and the token's answer.
+    #[error("key store: {0}")]
+    KeyStore(String),
 }
 
 #[cfg(test)]

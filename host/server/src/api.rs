@@ -86,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/accounts/{id}", get(account))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }
@@ -391,6 +392,14 @@ async fn metrics(State(state): State<AppState>) -> Response {
         state.metrics.render(),
     )
         .into_response()
+}
+
+/// The OpenAPI 3.1 document of this API (`applet-spec/openapi.json`), served at
+/// `GET /openapi.json`.
+pub const OPENAPI: &str = include_str!("../../../applet-spec/openapi.json");
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then drains open requests.

@@ -5,10 +5,16 @@
 //! key custody and transport. See `applet-spec/server-api.md` for the HTTP API.
 
 pub mod api;
+pub mod authority;
 pub mod keys;
 pub mod metrics;
+pub mod pkcs11;
 pub mod store;
 
 pub use api::{AppState, router};
-pub use keys::{KeyError, KeySource, SoftwareKey};
+pub use authority::{
+    Authority, DebitAnswer, DebitKey, DebitRequest, FinancialAuthority, Webhook, WebhookConfig,
+};
+pub use keys::{KeyError, KeySource, ModuleKey, ModuleMacKeys, SoftwareKey};
+pub use pkcs11::{Pkcs11Config, Pkcs11Key, SlotChoice};
 pub use store::{Answer, Store, StoreError};

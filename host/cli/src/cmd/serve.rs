@@ -9,14 +9,14 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 use simkit_core::crypto::Profile;
-use simkit_server::{AppState, KeySource, SoftwareKey, Store};
+use simkit_server::{AppState, KeySource, Pkcs11Key, SoftwareKey, Store};
 use zeroize::Zeroizing;
 
 use crate::output::Output;
 
 /// Arguments of `simkit serve`.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("master").required(true).args(["master_key_file", "master_key_env"])))]
+#[command(group(clap::ArgGroup::new("master").required(true).args(["master_key_file", "master_key_env", "pkcs11_module"])))]
 pub(crate) struct Args {
     /// The database, as `sqlite:PATH` (created and migrated if needed).
     #[arg(long, value_name = "sqlite:PATH")]
@@ -30,6 +30,9 @@ pub(crate) struct Args {
     /// Environment variable holding the issuer master key as hex.
     #[arg(long, value_name = "VAR")]
     master_key_env: Option<String>,
+    /// The master key in a PKCS#11 token instead.
+    #[command(flatten)]
+    pkcs11: crate::keyarg::Pkcs11Args,
     /// Environment variable holding the admin bearer token (without it, admin endpoints answer
     /// 401).
     #[arg(long, value_name = "VAR")]
@@ -50,19 +53,44 @@ fn sqlite_path(db: &str) -> Result<PathBuf> {
 
 pub(crate) fn run(args: Args, out: &Output) -> Result<ExitCode> {
     let path = sqlite_path(&args.db)?;
-    let key = match (&args.master_key_file, &args.master_key_env) {
-        (Some(file), _) => SoftwareKey::from_file(file)?,
-        (None, Some(var)) => SoftwareKey::from_env(var)?,
-        (None, None) => bail!("give --master-key-file or --master-key-env"),
+    let key: Box<dyn KeySource> = match (&args.master_key_file, &args.master_key_env) {
+        (Some(file), _) => Box::new(SoftwareKey::from_file(file)?),
+        (None, Some(var)) => Box::new(SoftwareKey::from_env(var)?),
+        (None, None) => match args.pkcs11.config()? {
+            Some(config) => {
+                let token = Pkcs11Key::open(&config)?;
+                // What the token can do, profile by profile: the operator sees at start which
+                // modules this server can serve.
+                for c in token.capabilities() {
+                    let line = match &c.missing {
+                        None => format!(
+                            "simkit serve: PKCS#11 token {:?}: {} yes",
+                            token.token_label(),
+                            c.profile
+                        ),
+                        Some(why) => format!(
+                            "simkit serve: PKCS#11 token {:?}: {} no — {why}",
+                            token.token_label(),
+                            c.profile
+                        ),
+                    };
+                    out.emit(
+                        &json!({"pkcs11_token": token.token_label(), "profile": c.profile.name(), "supported": c.missing.is_none(), "reason": c.missing}),
+                        &[line],
+                    );
+                }
+                Box::new(token)
+            }
+            None => bail!("give --master-key-file, --master-key-env or --pkcs11-module"),
+        },
     };
-    let master_len = key.master_key()?.len();
-    let kcvs: Vec<(Profile, String)> = Profile::ALL
+    let kcvs: Vec<(Profile, String)> = key
+        .profiles()?
         .into_iter()
-        .filter(|p| p.master_key_len() == master_len)
         .map(|p| Ok((p, key.kcv_hex(p)?)))
         .collect::<Result<_, simkit_server::KeyError>>()?;
     if kcvs.is_empty() {
-        bail!("the master key is {master_len} bytes, which fits no profile");
+        bail!("the master key fits no profile this key store can serve");
     }
     let admin_token = match &args.admin_token_env {
         Some(var) => {
@@ -72,8 +100,8 @@ pub(crate) fn run(args: Args, out: &Output) -> Result<ExitCode> {
         }
         None => None,
     };
-    let store = Store::open(&path, Box::new(key))
-        .with_context(|| format!("opening database {}", path.display()))?;
+    let store =
+        Store::open(&path, key).with_context(|| format!("opening database {}", path.display()))?;
     let state = AppState::new(store, admin_token.map(|t| t.to_string()));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

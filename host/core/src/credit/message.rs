@@ -9,8 +9,8 @@
 
 use core::fmt;
 
-use crate::crypto::mac::{profile_tag, verify_profile_tag};
-use crate::crypto::{CryptoError, Profile, SecretKey, TAG_LEN};
+use crate::crypto::mac::{MacKey, verify_profile_tag};
+use crate::crypto::{CryptoError, Profile, TAG_LEN};
 
 use super::{Limits, ModuleId, Tag, array_at, be_i32, be_u32};
 
@@ -228,7 +228,7 @@ fn join<const S: usize, const L: usize>(signed: &[u8; S], tag: &Tag) -> [u8; L] 
 /// `key`. Used by the module, which must check the tag before it looks at the body (spec §4.5).
 pub(crate) fn verify_raw(
     profile: Profile,
-    key: &SecretKey,
+    key: &dyn MacKey,
     bytes: &[u8],
 ) -> Result<bool, CryptoError> {
     let split = bytes.len().saturating_sub(TAG_LEN);
@@ -274,7 +274,7 @@ impl ReloadRequest {
         n: u32,
         requested: u32,
         balance: i32,
-        k_req: &SecretKey,
+        k_req: &dyn MacKey,
     ) -> Result<Self, CryptoError> {
         let mut m = ReloadRequest {
             profile,
@@ -284,7 +284,7 @@ impl ReloadRequest {
             balance,
             tag: [0; TAG_LEN],
         };
-        m.tag = profile_tag(profile, k_req, &m.signed_bytes())?;
+        m.tag = k_req.profile_tag(profile, &m.signed_bytes())?;
         Ok(m)
     }
 
@@ -321,7 +321,7 @@ impl ReloadRequest {
     }
 
     /// Whether the tag verifies under `k_req` (constant time). `Err` only for a bad key length.
-    pub fn verify(&self, k_req: &SecretKey) -> Result<bool, CryptoError> {
+    pub fn verify(&self, k_req: &dyn MacKey) -> Result<bool, CryptoError> {
         verify_profile_tag(self.profile, k_req, &self.signed_bytes(), &self.tag)
     }
 }
@@ -414,7 +414,7 @@ impl ReloadGrant {
         status: GrantStatus,
         granted: u32,
         request_tag: Tag,
-        k_grant: &SecretKey,
+        k_grant: &dyn MacKey,
     ) -> Result<Self, CryptoError> {
         let granted = match status {
             GrantStatus::Granted => granted,
@@ -429,7 +429,7 @@ impl ReloadGrant {
             request_tag,
             tag: [0; TAG_LEN],
         };
-        m.tag = profile_tag(profile, k_grant, &m.signed_bytes())?;
+        m.tag = k_grant.profile_tag(profile, &m.signed_bytes())?;
         Ok(m)
     }
 
@@ -474,7 +474,7 @@ impl ReloadGrant {
     }
 
     /// Whether the tag verifies under `k_grant` (constant time).
-    pub fn verify(&self, k_grant: &SecretKey) -> Result<bool, CryptoError> {
+    pub fn verify(&self, k_grant: &dyn MacKey) -> Result<bool, CryptoError> {
         verify_profile_tag(self.profile, k_grant, &self.signed_bytes(), &self.tag)
     }
 }
@@ -507,7 +507,7 @@ impl ProvisionalAck {
         module_id: ModuleId,
         s_next: u32,
         request_tag: Tag,
-        k_grant: &SecretKey,
+        k_grant: &dyn MacKey,
     ) -> Result<Self, CryptoError> {
         let mut m = ProvisionalAck {
             profile,
@@ -516,7 +516,7 @@ impl ProvisionalAck {
             request_tag,
             tag: [0; TAG_LEN],
         };
-        m.tag = profile_tag(profile, k_grant, &m.signed_bytes())?;
+        m.tag = k_grant.profile_tag(profile, &m.signed_bytes())?;
         Ok(m)
     }
 
@@ -551,7 +551,7 @@ impl ProvisionalAck {
     }
 
     /// Whether the tag verifies under `k_grant` (constant time).
-    pub fn verify(&self, k_grant: &SecretKey) -> Result<bool, CryptoError> {
+    pub fn verify(&self, k_grant: &dyn MacKey) -> Result<bool, CryptoError> {
         verify_profile_tag(self.profile, k_grant, &self.signed_bytes(), &self.tag)
     }
 }
@@ -598,7 +598,7 @@ impl CompletionAck {
         granted: u32,
         balance: i32,
         grant_tag: Tag,
-        k_req: &SecretKey,
+        k_req: &dyn MacKey,
     ) -> Result<Self, CryptoError> {
         let mut m = CompletionAck {
             profile,
@@ -610,7 +610,7 @@ impl CompletionAck {
             grant_tag,
             tag: [0; TAG_LEN],
         };
-        m.tag = profile_tag(profile, k_req, &m.signed_bytes())?;
+        m.tag = k_req.profile_tag(profile, &m.signed_bytes())?;
         Ok(m)
     }
 
@@ -656,7 +656,7 @@ impl CompletionAck {
     }
 
     /// Whether the tag verifies under `k_req` (constant time).
-    pub fn verify(&self, k_req: &SecretKey) -> Result<bool, CryptoError> {
+    pub fn verify(&self, k_req: &dyn MacKey) -> Result<bool, CryptoError> {
         verify_profile_tag(self.profile, k_req, &self.signed_bytes(), &self.tag)
     }
 }
@@ -689,7 +689,7 @@ impl LimitUpdate {
         module_id: ModuleId,
         sequence: u32,
         limits: Limits,
-        k_grant: &SecretKey,
+        k_grant: &dyn MacKey,
     ) -> Result<Self, CryptoError> {
         let mut m = LimitUpdate {
             profile,
@@ -698,7 +698,7 @@ impl LimitUpdate {
             limits,
             tag: [0; TAG_LEN],
         };
-        m.tag = profile_tag(profile, k_grant, &m.signed_bytes())?;
+        m.tag = k_grant.profile_tag(profile, &m.signed_bytes())?;
         Ok(m)
     }
 
@@ -733,7 +733,7 @@ impl LimitUpdate {
     }
 
     /// Whether the tag verifies under `k_grant` (constant time).
-    pub fn verify(&self, k_grant: &SecretKey) -> Result<bool, CryptoError> {
+    pub fn verify(&self, k_grant: &dyn MacKey) -> Result<bool, CryptoError> {
         verify_profile_tag(self.profile, k_grant, &self.signed_bytes(), &self.tag)
     }
 }

@@ -12,8 +12,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::mac::ct_eq;
-use crate::crypto::{CryptoError, Profile, SecretKey};
+use crate::crypto::mac::{MacKey, ct_eq};
+use crate::crypto::{CryptoError, Profile};
 
 use super::message::{
     CompletionAck, GrantStatus, LimitUpdate, MessageError, ProvisionalAck, ReloadGrant,
@@ -314,7 +314,7 @@ fn check_header(
 pub fn classify_request(
     record: &ServerRecord,
     bytes: &[u8],
-    k_req: &SecretKey,
+    k_req: &dyn MacKey,
 ) -> Result<RequestAction, Rejection> {
     let request = ReloadRequest::parse(bytes)?;
     check_header(record, request.module_id, request.profile)?;
@@ -419,7 +419,7 @@ pub fn finish_fresh(
     record: &mut ServerRecord,
     request: &ReloadRequest,
     outcome: DebitOutcome,
-    k_grant: &SecretKey,
+    k_grant: &dyn MacKey,
 ) -> Result<[u8; ReloadGrant::LEN], FinishError> {
     let s_next = check_fresh(record, request)?;
     let decision = decide(
@@ -464,7 +464,7 @@ pub fn finish_fresh(
 pub fn build_provisional_ack(
     record: &ServerRecord,
     request: &ReloadRequest,
-    k_grant: &SecretKey,
+    k_grant: &dyn MacKey,
 ) -> Result<[u8; ProvisionalAck::LEN], FinishError> {
     let s_next = check_fresh(record, request)?;
     Ok(ProvisionalAck::build(
@@ -484,7 +484,7 @@ pub fn build_provisional_ack(
 pub fn build_limit_update(
     record: &mut ServerRecord,
     limits: Limits,
-    k_grant: &SecretKey,
+    k_grant: &dyn MacKey,
 ) -> Result<[u8; LimitUpdate::LEN], FinishError> {
     limits.validate()?;
     // A grant decided with the current U and not yet acknowledged would be refused (9C06) by a
@@ -533,7 +533,7 @@ pub fn confirm_limit_update(record: &mut ServerRecord, module_sequence: u32) {
 pub fn handle_completion(
     record: &mut ServerRecord,
     bytes: &[u8],
-    k_req: &SecretKey,
+    k_req: &dyn MacKey,
 ) -> Result<CompletionAck, Rejection> {
     let ack = CompletionAck::parse(bytes)?;
     check_header(record, ack.module_id, ack.profile)?;

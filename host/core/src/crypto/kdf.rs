@@ -76,16 +76,25 @@ pub fn derive_module_keys(
     }
 }
 
-/// One 128-bit SP 800-108 counter-mode block in the SCP03 layout:
-/// `00×11 ‖ dc ‖ 00 ‖ 0080 ‖ 01 ‖ context`, MACed with AES-CMAC under the master key.
-fn scp03_kdf(master: &[u8], dc: u8, context: &[u8; 8]) -> Result<SecretKey, CryptoError> {
+/// The data the aes-cmac profile's KDF MACs with AES-CMAC under the master key to get one
+/// module key: one 128-bit SP 800-108 counter-mode block in the SCP03 layout,
+/// `00×11 ‖ dc ‖ 00 ‖ 0080 ‖ 01 ‖ context` ([`DC_REQUEST`] or [`DC_GRANT`], the module id).
+///
+/// Public so a key store that keeps the master key elsewhere (a PKCS#11 token computing the
+/// CMAC) derives exactly what [`derive_module_keys`] derives.
+pub fn scp03_derivation_data(dc: u8, context: &[u8; 8]) -> [u8; 24] {
     let mut data = [0u8; 24];
     data[11] = dc; // label: eleven zero bytes, then the derivation constant
     data[12] = 0x00; // separation indicator
     data[13..15].copy_from_slice(&128u16.to_be_bytes()); // L: output length in bits
     data[15] = 0x01; // counter i, one block suffices for 128 bits
     data[16..].copy_from_slice(context);
-    let out = Zeroizing::new(aes_cmac(master, &data)?);
+    data
+}
+
+/// AES-CMAC under the master key over [`scp03_derivation_data`].
+fn scp03_kdf(master: &[u8], dc: u8, context: &[u8; 8]) -> Result<SecretKey, CryptoError> {
+    let out = Zeroizing::new(aes_cmac(master, &scp03_derivation_data(dc, context))?);
     Ok(SecretKey::new(out.as_slice()))
 }
 

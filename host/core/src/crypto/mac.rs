@@ -172,18 +172,42 @@ pub fn profile_tag(
     }
 }
 
+/// A module key that puts a profile's tag on data, wherever the key lives.
+///
+/// [`SecretKey`] implements it in process memory; the grant signer implements it with a key
+/// object inside a PKCS#11 token, so the policy ([`crate::credit::server`]) and the message
+/// codecs never need the key bytes, only this. Verification is [`verify_profile_tag`], which
+/// compares in constant time whatever the implementation.
+pub trait MacKey {
+    /// The profile's 8-byte tag on `data` (see [`profile_tag`]). `Err` for a key that does not
+    /// fit the profile, or a key store that failed ([`CryptoError::KeyStore`]).
+    fn profile_tag(&self, profile: Profile, data: &[u8]) -> Result<[u8; TAG_LEN], CryptoError>;
+}
+
+impl MacKey for SecretKey {
+    fn profile_tag(&self, profile: Profile, data: &[u8]) -> Result<[u8; TAG_LEN], CryptoError> {
+        profile_tag(profile, self, data)
+    }
+}
+
+impl<T: MacKey + ?Sized> MacKey for Box<T> {
+    fn profile_tag(&self, profile: Profile, data: &[u8]) -> Result<[u8; TAG_LEN], CryptoError> {
+        (**self).profile_tag(profile, data)
+    }
+}
+
 /// Whether `tag` is the profile's tag on `data`.
 ///
 /// Constant time in the tag contents: all 8 bytes are compared whatever differs. A tag whose
 /// length is not [`TAG_LEN`] is `Ok(false)`; a prefix is never compared. `Err` only for a key of
-/// the wrong length.
-pub fn verify_profile_tag(
+/// the wrong length (or a key store that failed).
+pub fn verify_profile_tag<K: MacKey + ?Sized>(
     profile: Profile,
-    key: &SecretKey,
+    key: &K,
     data: &[u8],
     tag: &[u8],
 ) -> Result<bool, CryptoError> {
-    let expected = profile_tag(profile, key, data)?;
+    let expected = key.profile_tag(profile, data)?;
     Ok(tag.len() == TAG_LEN && ct_eq(&expected, tag))
 }
 
