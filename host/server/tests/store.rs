@@ -337,3 +337,62 @@ fn an_unreachable_postgres_is_a_clear_error_without_the_password() {
     assert!(text.starts_with("database:"), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
 }
+
+/// PostgreSQL aborts a transaction with a serialization failure (injected by a trigger on the
+/// module row's update, counting attempts in a sequence, which no rollback undoes): the store
+/// runs it again and succeeds, debiting once; when every attempt fails, it gives up after
+/// `MAX_ATTEMPTS` with a database error and nothing is stored.
+#[test]
+fn postgres_serialization_failures_are_retried_a_bounded_number_of_times() {
+    let Some(db) = Db::postgres() else {
+        return;
+    };
+    let master = example_master(PROFILE);
+    let store = db.open(&master);
+    let (reg, mut module) = module_for(&master, EXAMPLE_MODULE_ID);
+    store.import(&reg, "acct", 10_000).unwrap();
+    db.query(
+        "CREATE SEQUENCE attempts;
+         CREATE TABLE knob (fail_until BIGINT NOT NULL);
+         INSERT INTO knob VALUES (2);
+         CREATE FUNCTION flaky() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF nextval('attempts') <= (SELECT fail_until FROM knob) THEN
+             RAISE EXCEPTION 'injected' USING ERRCODE = '40001';
+           END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER flaky BEFORE UPDATE ON modules FOR EACH ROW EXECUTE FUNCTION flaky();",
+    );
+    let request = module.initiate_reload(500).unwrap();
+    let (answer, _) = store.reload(&request).unwrap();
+    assert!(matches!(answer, Answer::Fresh(_)));
+    assert_eq!(
+        db.query("SELECT last_value FROM attempts"),
+        "3",
+        "two retries"
+    );
+    module.apply_grant(answer.bytes()).unwrap();
+    assert_eq!(store.ledger().unwrap().len(), 1);
+    assert_eq!(store.account_balance("acct").unwrap(), Some(9_500));
+
+    db.query("UPDATE knob SET fail_until = 1000000");
+    let request = module.initiate_reload(700).unwrap();
+    let (err, _) = store.reload(&request).unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert_eq!(err.code(), "database");
+    assert_eq!(
+        db.query("SELECT last_value FROM attempts"),
+        (3 + simkit_server::store::MAX_ATTEMPTS).to_string()
+    );
+    assert_eq!(store.ledger().unwrap().len(), 1, "nothing stored");
+    assert_eq!(store.account_balance("acct").unwrap(), Some(9_500));
+    assert_eq!(
+        store
+            .module(&hex::encode(EXAMPLE_MODULE_ID))
+            .unwrap()
+            .record
+            .s,
+        1
+    );
+}
