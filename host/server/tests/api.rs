@@ -674,7 +674,7 @@ async fn healthz_and_metrics(e: Env) {
     .await;
     assert_eq!(status, StatusCode::OK);
     let v: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["schema_version"], 2);
     let (status, body) = call(
         &e.app,
         Request::get("/metrics").body(Body::empty()).unwrap(),
@@ -706,7 +706,7 @@ async fn state_survives_reopening_and_a_real_listener_shuts_down_gracefully(e: E
     });
     let store = e.db.open(&e.master);
     let store = off_runtime(move || {
-        assert_eq!(store.schema_version().unwrap(), 1);
+        assert_eq!(store.schema_version().unwrap(), 2);
         assert_eq!(store.account_balance("acct-a").unwrap(), Some(42));
         store
     });

@@ -119,6 +119,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     sixty_four_threads_racing_one_request_debit_once,
     a_newer_schema_is_refused_and_migrations_run_once,
+    migration_2_moves_the_floats_credits_out_of_its_row,
     stores_opened_together_migrate_once,
     two_stores_on_one_database_under_load_never_debit_twice,
 );
@@ -184,12 +185,12 @@ fn a_newer_schema_is_refused_and_migrations_run_once(db: Db) {
     let master = example_master(PROFILE);
     drop(db.open(&master));
     let store = db.open(&master);
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.schema_version().unwrap(), 2);
     drop(store);
     assert_eq!(
         db.query("SELECT COUNT(*) FROM schema_version"),
-        "1",
-        "migration 1 ran once"
+        "2",
+        "migrations 1 and 2 ran once each"
     );
     if db.cluster.is_none() {
         assert_eq!(db.query("PRAGMA journal_mode"), "wal");
@@ -198,6 +199,32 @@ fn a_newer_schema_is_refused_and_migrations_run_once(db: Db) {
     let key = Box::new(SoftwareKey::new(master));
     let err = Store::open_url(&db.url, key).unwrap_err();
     assert!(err.to_string().contains("99"), "{err}");
+}
+
+/// A version-1 database credited the float's row on every grant; migration 2 moves those
+/// credits out of the row (the ledger holds them), and the float's balance reads the same.
+fn migration_2_moves_the_floats_credits_out_of_its_row(db: Db) {
+    let master = example_master(PROFILE);
+    let store = db.open(&master);
+    let (reg, mut module) = module_for(&master, EXAMPLE_MODULE_ID);
+    store.import(&reg, "acct", 10_000).unwrap();
+    for amount in [300, 400] {
+        let request = module.initiate_reload(amount).unwrap();
+        let (answer, _) = store.reload(&request).unwrap();
+        module.apply_grant(answer.bytes()).unwrap();
+    }
+    drop(store);
+    // What version 1 left: the credits on the row, and no migration 2.
+    db.query("UPDATE accounts SET balance = balance + 700 WHERE id = 'float'");
+    db.query("DELETE FROM schema_version WHERE version = 2");
+    let store = db.open(&master);
+    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.account_balance("float").unwrap(), Some(700));
+    assert_eq!(
+        db.query("SELECT balance FROM accounts WHERE id = 'float'"),
+        "0"
+    );
+    assert_eq!(store.account_balance("acct").unwrap(), Some(9_300));
 }
 
 fn stores_opened_together_migrate_once(db: Db) {
@@ -209,11 +236,11 @@ fn stores_opened_together_migrate_once(db: Db) {
             s.spawn(|| {
                 barrier.wait();
                 let store = db.open(&master);
-                assert_eq!(store.schema_version().unwrap(), 1);
+                assert_eq!(store.schema_version().unwrap(), 2);
             });
         }
     });
-    assert_eq!(db.query("SELECT COUNT(*) FROM schema_version"), "1");
+    assert_eq!(db.query("SELECT COUNT(*) FROM schema_version"), "2");
     assert_eq!(
         db.query("SELECT COUNT(*) FROM accounts WHERE id = 'float'"),
         "1"

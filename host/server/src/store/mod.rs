@@ -50,7 +50,8 @@ pub use self::postgres::PgOptions;
 /// How many times a transaction aborted by a race (see [`StoreError::is_retryable`]) is run.
 pub const MAX_ATTEMPTS: u32 = 8;
 
-/// The account the ledger credits for every reload: the issuer's float.
+/// The account the ledger credits for every reload: the issuer's float. Its balance is its
+/// stored balance plus the ledger's credits, summed when read, so no grant writes its row.
 pub const FLOAT_ACCOUNT: &str = "float";
 
 /// Why the store could not answer.
@@ -286,8 +287,6 @@ pub(crate) trait Tx {
     fn ledger_amount(&mut self, id: &str, n: u32) -> Result<Option<u32>, StoreError>;
     /// Compare-and-set: takes `amount` from `account` if its balance covers it.
     fn take_funds(&mut self, account: &str, amount: u32) -> Result<bool, StoreError>;
-    /// Adds `amount` to `account`.
-    fn give_funds(&mut self, account: &str, amount: u32) -> Result<(), StoreError>;
     /// Appends to the ledger (unique on (module, n)).
     fn insert_ledger(&mut self, entry: &LedgerEntry) -> Result<(), StoreError>;
     /// Registration, record, account id and balance of a module.
@@ -513,7 +512,9 @@ impl Store {
         if !tx.take_funds(account, amount)? {
             return Ok(DebitOutcome::InsufficientFunds);
         }
-        tx.give_funds(FLOAT_ACCOUNT, amount)?;
+        // The credit side is the ledger row itself: the float's balance is its stored balance
+        // plus the ledger's credits, summed when read (schema migration 2). Writing the float's
+        // row here would make every grant of every module queue for that one row lock.
         tx.insert_ledger(&LedgerEntry {
             module_id: id,
             n,

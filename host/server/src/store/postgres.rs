@@ -25,7 +25,9 @@ use std::str::FromStr;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use postgres::{Client, Config, NoTls};
+use std::collections::HashMap;
+
+use postgres::{Client, Config, NoTls, Statement};
 
 use super::schema;
 use super::{FraudRow, LedgerEntry, StoreError, Tx};
@@ -79,7 +81,7 @@ pub(crate) fn redact(url: &str) -> String {
 }
 
 struct PoolState {
-    idle: Vec<Client>,
+    idle: Vec<Conn>,
     open: usize,
 }
 
@@ -112,14 +114,14 @@ fn lock(m: &Mutex<PoolState>) -> MutexGuard<'_, PoolState> {
 /// A connection checked out of the pool; returned on drop (or discarded if it broke).
 struct Pooled<'p> {
     db: &'p PgDb,
-    client: Option<Client>,
+    client: Option<Conn>,
 }
 
 impl Drop for Pooled<'_> {
     fn drop(&mut self) {
         let mut state = lock(&self.db.state);
         match self.client.take() {
-            Some(c) if !c.is_closed() => state.idle.push(c),
+            Some(c) if !c.client.is_closed() => state.idle.push(c),
             Some(c) => {
                 state.open -= 1;
                 drop(state);
@@ -184,7 +186,10 @@ impl PgDb {
                     db: self,
                     client: None,
                 };
-                pooled.client = Some(self.config.connect(NoTls)?);
+                pooled.client = Some(Conn {
+                    client: self.config.connect(NoTls)?,
+                    statements: HashMap::new(),
+                });
                 return Ok(pooled);
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -201,10 +206,11 @@ impl PgDb {
 
     fn migrate(&self) -> Result<(), StoreError> {
         let mut conn = self.checkout()?;
-        let client = conn
+        let client = &mut conn
             .client
             .as_mut()
-            .ok_or_else(|| StoreError::BadInput("no connection".into()))?;
+            .ok_or_else(|| StoreError::BadInput("no connection".into()))?
+            .client;
         let mut tx = client.transaction()?;
         tx.execute(
             "SELECT pg_advisory_xact_lock($1)",
@@ -236,14 +242,17 @@ impl PgDb {
         f: &mut dyn FnMut(&mut dyn Tx) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut conn = self.checkout()?;
-        let client = conn
+        let Conn { client, statements } = conn
             .client
             .as_mut()
             .ok_or_else(|| StoreError::BadInput("no connection".into()))?;
-        let mut tx = PgTx(client.transaction()?);
+        let mut tx = PgTx {
+            tx: client.transaction()?,
+            statements,
+        };
         // On `Err` the transaction is dropped, which rolls it back.
         let out = f(&mut tx)?;
-        tx.0.commit()?;
+        tx.tx.commit()?;
         Ok(out)
     }
 }
@@ -256,33 +265,49 @@ fn small(v: i64, what: &str) -> Result<u32, StoreError> {
     u32::try_from(v).map_err(|_| StoreError::BadInput(format!("stored {what} {v} is out of range")))
 }
 
-struct PgTx<'c>(postgres::Transaction<'c>);
+/// A pooled connection and the statements prepared on it (prepared once per connection, so
+/// each statement of a request is one round trip).
+struct Conn {
+    client: Client,
+    statements: HashMap<&'static str, Statement>,
+}
+
+struct PgTx<'c> {
+    tx: postgres::Transaction<'c>,
+    statements: &'c mut HashMap<&'static str, Statement>,
+}
+
+impl PgTx<'_> {
+    fn st(&mut self, sql: &'static str) -> Result<Statement, StoreError> {
+        if let Some(st) = self.statements.get(sql) {
+            return Ok(st.clone());
+        }
+        let st = self.tx.prepare(sql)?;
+        self.statements.insert(sql, st.clone());
+        Ok(st)
+    }
+}
 
 impl Tx for PgTx<'_> {
     fn module_for_update(&mut self, id: &str) -> Result<Option<(String, String)>, StoreError> {
-        self.0
-            .query_opt(
-                "SELECT record, account_id FROM modules WHERE module_id = $1 FOR UPDATE",
-                &[&id],
-            )?
+        let st =
+            self.st("SELECT record, account_id FROM modules WHERE module_id = $1 FOR UPDATE")?;
+        self.tx
+            .query_opt(&st, &[&id])?
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
             .transpose()
     }
 
     fn update_record(&mut self, id: &str, record: &str) -> Result<(), StoreError> {
-        self.0.execute(
-            "UPDATE modules SET record = $2 WHERE module_id = $1",
-            &[&id, &record],
-        )?;
+        let st = self.st("UPDATE modules SET record = $2 WHERE module_id = $1")?;
+        self.tx.execute(&st, &[&id, &record])?;
         Ok(())
     }
 
     fn add_funds(&mut self, account: &str, funds: i64) -> Result<(), StoreError> {
-        self.0.execute(
-            "INSERT INTO accounts (id, balance) VALUES ($1, $2)
-             ON CONFLICT (id) DO UPDATE SET balance = accounts.balance + excluded.balance",
-            &[&account, &funds],
-        )?;
+        let st = self.st("INSERT INTO accounts (id, balance) VALUES ($1, $2)
+             ON CONFLICT (id) DO UPDATE SET balance = accounts.balance + excluded.balance")?;
+        self.tx.execute(&st, &[&account, &funds])?;
         Ok(())
     }
 
@@ -293,18 +318,23 @@ impl Tx for PgTx<'_> {
         record: &str,
         account: &str,
     ) -> Result<bool, StoreError> {
-        let n = self.0.execute(
+        let st = self.st(
             "INSERT INTO modules (module_id, registration, record, account_id)
              VALUES ($1, $2, $3, $4) ON CONFLICT (module_id) DO NOTHING",
-            &[&id, &registration, &record, &account],
         )?;
+        let n = self
+            .tx
+            .execute(&st, &[&id, &registration, &record, &account])?;
         Ok(n == 1)
     }
 
     fn insert_fraud(&mut self, row: &FraudRow) -> Result<(), StoreError> {
-        self.0.execute(
+        let st = self.st(
             "INSERT INTO fraud_log (module_id, kind, n, s, failure_count, blocked, at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )?;
+        self.tx.execute(
+            &st,
             &[
                 &row.module_id,
                 &row.kind,
@@ -319,35 +349,27 @@ impl Tx for PgTx<'_> {
     }
 
     fn ledger_amount(&mut self, id: &str, n: u32) -> Result<Option<u32>, StoreError> {
-        self.0
-            .query_opt(
-                "SELECT amount FROM ledger WHERE module_id = $1 AND n = $2",
-                &[&id, &big(n)],
-            )?
+        let st = self.st("SELECT amount FROM ledger WHERE module_id = $1 AND n = $2")?;
+        self.tx
+            .query_opt(&st, &[&id, &big(n)])?
             .map(|r| small(r.try_get(0)?, "amount"))
             .transpose()
     }
 
     fn take_funds(&mut self, account: &str, amount: u32) -> Result<bool, StoreError> {
-        let n = self.0.execute(
-            "UPDATE accounts SET balance = balance - $2 WHERE id = $1 AND balance >= $2",
-            &[&account, &big(amount)],
-        )?;
+        let st =
+            self.st("UPDATE accounts SET balance = balance - $2 WHERE id = $1 AND balance >= $2")?;
+        let n = self.tx.execute(&st, &[&account, &big(amount)])?;
         Ok(n == 1)
     }
 
-    fn give_funds(&mut self, account: &str, amount: u32) -> Result<(), StoreError> {
-        self.0.execute(
-            "UPDATE accounts SET balance = balance + $2 WHERE id = $1",
-            &[&account, &big(amount)],
-        )?;
-        Ok(())
-    }
-
     fn insert_ledger(&mut self, e: &LedgerEntry) -> Result<(), StoreError> {
-        self.0.execute(
+        let st = self.st(
             "INSERT INTO ledger (module_id, n, debit_account, credit_account, amount, at)
              VALUES ($1, $2, $3, $4, $5, $6)",
+        )?;
+        self.tx.execute(
+            &st,
             &[
                 &e.module_id,
                 &big(e.n),
@@ -364,32 +386,39 @@ impl Tx for PgTx<'_> {
         &mut self,
         id: &str,
     ) -> Result<Option<(String, String, String, i64)>, StoreError> {
-        self.0
-            .query_opt(
-                "SELECT m.registration, m.record, m.account_id, a.balance
+        let st = self.st("SELECT m.registration, m.record, m.account_id,
+                   a.balance + CASE WHEN a.id = 'float'
+                     THEN (SELECT COALESCE(SUM(l.amount), 0)::BIGINT FROM ledger l
+                           WHERE l.credit_account = 'float')
+                     ELSE 0 END
                  FROM modules m JOIN accounts a ON a.id = m.account_id
-                 WHERE m.module_id = $1",
-                &[&id],
-            )?
+                 WHERE m.module_id = $1")?;
+        self.tx
+            .query_opt(&st, &[&id])?
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
             .transpose()
     }
 
     fn account_balance(&mut self, account: &str) -> Result<Option<i64>, StoreError> {
+        let st = self.st("SELECT a.balance + CASE WHEN a.id = 'float'
+                     THEN (SELECT COALESCE(SUM(l.amount), 0)::BIGINT FROM ledger l
+                           WHERE l.credit_account = 'float')
+                     ELSE 0 END
+                 FROM accounts a WHERE a.id = $1")?;
         Ok(self
-            .0
-            .query_opt("SELECT balance FROM accounts WHERE id = $1", &[&account])?
+            .tx
+            .query_opt(&st, &[&account])?
             .map(|r| r.try_get(0))
             .transpose()?)
     }
 
     fn ledger(&mut self) -> Result<Vec<LedgerEntry>, StoreError> {
-        self.0
-            .query(
-                "SELECT module_id, n, debit_account, credit_account, amount, at
+        let st = self.st(
+            "SELECT module_id, n, debit_account, credit_account, amount, at
                  FROM ledger ORDER BY id",
-                &[],
-            )?
+        )?;
+        self.tx
+            .query(&st, &[])?
             .iter()
             .map(|r| {
                 Ok(LedgerEntry {
@@ -405,12 +434,10 @@ impl Tx for PgTx<'_> {
     }
 
     fn fraud_log(&mut self) -> Result<Vec<FraudRow>, StoreError> {
-        self.0
-            .query(
-                "SELECT module_id, kind, n, s, failure_count, blocked, at
-                 FROM fraud_log ORDER BY id",
-                &[],
-            )?
+        let st = self.st("SELECT module_id, kind, n, s, failure_count, blocked, at
+                 FROM fraud_log ORDER BY id")?;
+        self.tx
+            .query(&st, &[])?
             .iter()
             .map(|r| {
                 Ok(FraudRow {
@@ -427,10 +454,8 @@ impl Tx for PgTx<'_> {
     }
 
     fn schema_version(&mut self) -> Result<i64, StoreError> {
-        Ok(self
-            .0
-            .query_one("SELECT MAX(version) FROM schema_version", &[])?
-            .try_get(0)?)
+        let st = self.st("SELECT MAX(version) FROM schema_version")?;
+        Ok(self.tx.query_one(&st, &[])?.try_get(0)?)
     }
 }
 

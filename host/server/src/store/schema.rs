@@ -16,7 +16,9 @@
 //!
 //! The tables:
 //! - `accounts (id, balance)` — funds the built-in financial authority debits; `float` is the
-//!   issuer's float every reload is credited to;
+//!   issuer's float every reload is credited to — by its ledger row only: the float's balance
+//!   is its stored balance plus the ledger's credits, summed when read (migration 2), so that no
+//!   row is written by every grant;
 //! - `modules (module_id, registration, record, account_id)` — the registration record and the
 //!   server record (S, last request and grant, failure count, state, limits) as JSON text, which
 //!   keeps the stored grant's bytes exactly as simkit-core wrote them;
@@ -61,6 +63,13 @@ pub(crate) const SQLITE: &[&str] = &[
         blocked INTEGER NOT NULL,
         at INTEGER NOT NULL
      );",
+    // 2: the float's row no longer takes every grant's credit (that one row lock would
+    // serialise all grants of all modules); its balance is the stored balance plus the ledger's
+    // credits, summed when read. Move the credits already added to the row out of it.
+    "UPDATE accounts
+     SET balance = balance - (SELECT COALESCE(SUM(amount), 0) FROM ledger
+                              WHERE credit_account = 'float')
+     WHERE id = 'float';",
 ];
 
 /// PostgreSQL migrations: the same schema as [`SQLITE`], in PostgreSQL's types (`BIGINT` for
@@ -98,6 +107,13 @@ pub(crate) const POSTGRES: &[&str] = &[
         blocked BOOLEAN NOT NULL,
         at BIGINT NOT NULL
      );",
+    // 2: the float's row no longer takes every grant's credit (that one row lock would
+    // serialise all grants of all modules); its balance is the stored balance plus the ledger's
+    // credits, summed when read. Move the credits already added to the row out of it.
+    "UPDATE accounts
+     SET balance = balance - (SELECT COALESCE(SUM(amount), 0) FROM ledger
+                              WHERE credit_account = 'float')::BIGINT
+     WHERE id = 'float';",
 ];
 
 #[cfg(test)]

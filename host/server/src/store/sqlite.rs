@@ -167,14 +167,6 @@ impl Tx for SqliteTx<'_> {
         Ok(n == 1)
     }
 
-    fn give_funds(&mut self, account: &str, amount: u32) -> Result<(), StoreError> {
-        self.0.execute(
-            "UPDATE accounts SET balance = balance + ?2 WHERE id = ?1",
-            params![account, amount],
-        )?;
-        Ok(())
-    }
-
     fn insert_ledger(&mut self, e: &LedgerEntry) -> Result<(), StoreError> {
         self.0.execute(
             "INSERT INTO ledger (module_id, n, debit_account, credit_account, amount, at)
@@ -198,7 +190,11 @@ impl Tx for SqliteTx<'_> {
         Ok(self
             .0
             .query_row(
-                "SELECT m.registration, m.record, m.account_id, a.balance
+                "SELECT m.registration, m.record, m.account_id,
+                   a.balance + CASE WHEN a.id = 'float'
+                     THEN (SELECT COALESCE(SUM(l.amount), 0) FROM ledger l
+                           WHERE l.credit_account = 'float')
+                     ELSE 0 END
                  FROM modules m JOIN accounts a ON a.id = m.account_id
                  WHERE m.module_id = ?1",
                 params![id],
@@ -211,7 +207,11 @@ impl Tx for SqliteTx<'_> {
         Ok(self
             .0
             .query_row(
-                "SELECT balance FROM accounts WHERE id = ?1",
+                "SELECT a.balance + CASE WHEN a.id = 'float'
+                     THEN (SELECT COALESCE(SUM(l.amount), 0) FROM ledger l
+                           WHERE l.credit_account = 'float')
+                     ELSE 0 END
+                 FROM accounts a WHERE a.id = ?1",
                 params![account],
                 |r| r.get(0),
             )
