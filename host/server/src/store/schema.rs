@@ -7,10 +7,12 @@
 //! version reached is recorded in `schema_version`; a program meeting a database newer than
 //! itself refuses to open it rather than guess.
 //!
-//! Adding a migration: append one entry to BOTH lists (never edit a released one), keep it
-//! idempotent within its transaction, and make it safe to run while other `simkit serve`
-//! processes of the previous version are still serving (add columns with defaults, never drop in
-//! the same release). Migrations run inside one transaction, under SQLite's write lock
+//! Adding a migration: append one entry to BOTH lists (never edit a released one) and add a
+//! test that opens a database of the previous version. A running process does not notice a
+//! migration, so say in its comment whether older signers may keep serving after it (adding a
+//! column with a default: yes; migration 2: no — a version-1 signer would credit the float's
+//! row again); the README tells operators to stop all signers before upgrading.
+//! Migrations run inside one transaction, under SQLite's write lock
 //! (`BEGIN IMMEDIATE`) or PostgreSQL's advisory lock [`PG_MIGRATION_LOCK`], so several processes
 //! starting together migrate once.
 //!
