@@ -44,11 +44,12 @@ impl Drop for Serve {
     }
 }
 
-fn serve(dir: &Path, db: &str) -> Serve {
+fn serve(dir: &Path, db: &str, pool: &str) -> Serve {
     let mut child = Command::new(env!("CARGO_BIN_EXE_simkit"))
         .current_dir(dir)
         .env("PG_ADMIN_TOKEN", TOKEN)
-        .args(["--json", "serve", "--db", db, "--listen", "127.0.0.1:0"])
+        .args(["--json", "serve", "--db", db, "--db-pool-size", pool])
+        .args(["--listen", "127.0.0.1:0"])
         .args(["--master-key-file", "master.hex"])
         .args(["--admin-token-env", "PG_ADMIN_TOKEN"])
         .stdout(Stdio::piped())
@@ -106,7 +107,7 @@ fn two_serve_processes_on_one_postgres_never_debit_twice() {
     let db = cluster.database();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("master.hex"), MASTER).unwrap();
-    let servers = [serve(dir.path(), &db), serve(dir.path(), &db)];
+    let servers = [serve(dir.path(), &db, "4"), serve(dir.path(), &db, "16")];
     let master = SecretKey::from_hex(MASTER).unwrap();
     let profile = Profile::AesCmac;
     let limits = Limits {

@@ -423,3 +423,38 @@ fn postgres_serialization_failures_are_retried_a_bounded_number_of_times() {
         1
     );
 }
+
+/// PostgreSQL restarts (here: every server process of the pool's connections is terminated):
+/// the pool's dead connections are noticed at BEGIN and replaced, and the next request works.
+#[test]
+fn postgres_connections_that_died_in_the_pool_are_replaced() {
+    let Some(db) = Db::postgres() else {
+        return;
+    };
+    let master = example_master(PROFILE);
+    let store = Arc::new(db.open(&master));
+    let (reg, mut module) = module_for(&master, EXAMPLE_MODULE_ID);
+    store.import(&reg, "acct", 10_000).unwrap();
+    // Fill the pool with several connections.
+    let barrier = Barrier::new(6);
+    std::thread::scope(|s| {
+        for _ in 0..6 {
+            s.spawn(|| {
+                barrier.wait();
+                store.ledger().unwrap();
+            });
+        }
+    });
+    let killed: u32 = db
+        .query(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .parse()
+        .unwrap();
+    assert!(killed >= 1, "the pool had connections");
+    let request = module.initiate_reload(500).unwrap();
+    let (answer, _) = store.reload(&request).unwrap();
+    module.apply_grant(answer.bytes()).unwrap();
+    assert_eq!(store.account_balance("acct").unwrap(), Some(9_500));
+}

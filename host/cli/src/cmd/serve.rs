@@ -23,6 +23,10 @@ pub(crate) struct Args {
     /// `simkit serve` processes may share one PostgreSQL database).
     #[arg(long, value_name = "sqlite:PATH|postgres://…")]
     db: String,
+    /// PostgreSQL only: connections this process keeps open at most (each request in flight
+    /// holds one).
+    #[arg(long, value_name = "N", default_value_t = simkit_server::PgOptions::default().pool_size)]
+    db_pool_size: usize,
     /// Address to listen on (port 0 picks a free port; the address is printed).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -61,7 +65,12 @@ pub(crate) fn run(args: Args, out: &Output) -> Result<ExitCode> {
         }
         None => None,
     };
-    let store = Store::open_url(&args.db, Box::new(key)).context("opening the database")?;
+    let options = simkit_server::PgOptions {
+        pool_size: args.db_pool_size,
+        ..simkit_server::PgOptions::default()
+    };
+    let store =
+        Store::open_url_with(&args.db, options, Box::new(key)).context("opening the database")?;
     let db = store.describe();
     let state = AppState::new(store, admin_token.map(|t| t.to_string()));
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -369,8 +369,17 @@ impl Store {
     /// Opens the database a `--db` URL names: `sqlite:PATH` (also `sqlite://PATH`) or
     /// `postgres://…` / `postgresql://…` (default pool options).
     pub fn open_url(url: &str, keys: Box<dyn KeySource>) -> Result<Self, StoreError> {
+        Self::open_url_with(url, PgOptions::default(), keys)
+    }
+
+    /// [`Store::open_url`] with the PostgreSQL pool options (ignored for SQLite).
+    pub fn open_url_with(
+        url: &str,
+        options: PgOptions,
+        keys: Box<dyn KeySource>,
+    ) -> Result<Self, StoreError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Self::open_postgres(url, PgOptions::default(), keys);
+            return Self::open_postgres(url, options, keys);
         }
         let path = url
             .strip_prefix("sqlite://")

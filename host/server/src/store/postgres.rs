@@ -241,19 +241,36 @@ impl PgDb {
         &self,
         f: &mut dyn FnMut(&mut dyn Tx) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.checkout()?;
-        let Conn { client, statements } = conn
-            .client
-            .as_mut()
-            .ok_or_else(|| StoreError::BadInput("no connection".into()))?;
-        let mut tx = PgTx {
-            tx: client.transaction()?,
-            statements,
-        };
-        // On `Err` the transaction is dropped, which rolls it back.
-        let out = f(&mut tx)?;
-        tx.tx.commit()?;
-        Ok(out)
+        let mut stale = 0;
+        loop {
+            let mut conn = self.checkout()?;
+            let Conn { client, statements } = conn
+                .client
+                .as_mut()
+                .ok_or_else(|| StoreError::BadInput("no connection".into()))?;
+            let mut began = false;
+            let result = (|| {
+                let mut tx = PgTx {
+                    tx: client.transaction()?,
+                    statements,
+                };
+                began = true;
+                // On `Err` the transaction is dropped, which rolls it back.
+                let out = f(&mut tx)?;
+                tx.tx.commit()?;
+                Ok(out)
+            })();
+            match result {
+                // A pooled connection whose server end went away (a PostgreSQL restart, a
+                // failover, an idle timeout) is only noticed when used. Nothing was sent yet
+                // but BEGIN, so dropping it (the pool discards closed ones) and taking the next
+                // is safe; a fresh connection failing is a real error.
+                Err(_) if !began && client.is_closed() && stale <= self.options.pool_size => {
+                    stale += 1;
+                }
+                other => return other,
+            }
+        }
     }
 }
 
