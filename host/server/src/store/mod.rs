@@ -6,7 +6,7 @@
 //! simkit-core's policy, debit through the financial authority with idempotency key
 //! (module id, N), store the record, commit — and only then are the grant bytes returned. The
 //! policy and the order of these steps live here, once; a backend only supplies the SQL of each
-//! step ([`Tx`]) and the transaction around them.
+//! step (the `Tx` trait) and the transaction around them.
 //!
 //! **Concurrency.** On SQLite the transaction is `BEGIN IMMEDIATE`: one writer at a time per
 //! database file. On PostgreSQL it is READ COMMITTED with `SELECT … FOR UPDATE` on the module's
@@ -14,8 +14,8 @@
 //! sharing the database — take turns, and the second sees what the first committed (the stored
 //! grant, answered byte for byte); requests for different modules run in parallel. The ledger's
 //! `UNIQUE (module_id, n)` is the backstop: even a bug in the locking could not debit twice.
-//! A transaction the database aborts to resolve a race (serialization failure, deadlock, SQLite
-//! busy) is run again from the start, at most [`MAX_ATTEMPTS`] times.
+//! A transaction PostgreSQL aborts to resolve a race (serialization failure, deadlock) is run
+//! again from the start, at most [`MAX_ATTEMPTS`] times.
 //!
 //! **Threading.** The store is synchronous and blocking: call it from a blocking thread (the
 //! HTTP layer uses `tokio::task::spawn_blocking`), never directly from an async task — the
@@ -162,18 +162,15 @@ impl StoreError {
     }
 
     /// Whether the transaction lost a race the database resolved by aborting it (PostgreSQL
-    /// serialization failure or deadlock; SQLite busy or locked after its busy timeout): running
-    /// the whole transaction again is safe and may succeed.
+    /// serialization failure or deadlock): running the whole transaction again is safe and may
+    /// succeed. SQLite is not retried here: its writers already wait for each other up to the
+    /// 30 s busy timeout, and a transaction still busy after that is an overloaded database.
     pub fn is_retryable(&self) -> bool {
         match self {
             StoreError::Postgres(e) => e.code().is_some_and(|c| {
                 *c == ::postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
                     || *c == ::postgres::error::SqlState::T_R_DEADLOCK_DETECTED
             }),
-            StoreError::Db(rusqlite::Error::SqliteFailure(e, _)) => matches!(
-                e.code,
-                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-            ),
             _ => false,
         }
     }
