@@ -110,6 +110,8 @@ impl StoreError {
             StoreError::AlreadyRegistered(_) => 409,
             StoreError::NoSuchModule(_) => 404,
             StoreError::BadInput(_) => 400,
+            // Every pooled connection stayed busy: the server is overloaded, try again later.
+            StoreError::PoolTimeout(_) => 503,
             StoreError::Finish(FinishError::InvalidLimits(_)) => 400,
             StoreError::Finish(FinishError::GrantOutstanding | FinishError::SequenceExhausted) => {
                 409
