@@ -1,5 +1,5 @@
 //! simkit's reload grant signer: simkit-core's server policy ([`simkit_core::credit::server`])
-//! over a SQLite [`store::Store`], behind an HTTP API ([`api::router`]).
+//! over a SQLite or PostgreSQL [`store::Store`], behind an HTTP API ([`api::router`]).
 //!
 //! The policy is simkit-core's; this crate adds only storage, the built-in ledger debit,
 //! key custody and transport. See `applet-spec/server-api.md` for the HTTP API.
@@ -17,4 +17,4 @@ pub use authority::{
 };
 pub use keys::{KeyError, KeySource, ModuleKey, ModuleMacKeys, SoftwareKey};
 pub use pkcs11::{Pkcs11Config, Pkcs11Key, SlotChoice};
-pub use store::{Answer, Store, StoreError};
+pub use store::{Answer, PgOptions, Store, StoreError};

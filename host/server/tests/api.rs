@@ -1,5 +1,7 @@
-//! The grant signer over HTTP (in-process router and a real listener), on SQLite in a temp dir,
-//! with simkit-core's pure `Module` as the card.
+//! The grant signer over HTTP (in-process router and a real listener), with simkit-core's pure
+//! `Module` as the card — every scenario twice: on SQLite in a temp dir and on a fresh database
+//! of a throwaway PostgreSQL cluster (`common/pg.rs`; skipped with a message when PostgreSQL is
+//! not installed, except under `CI=true`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use axum::Router;
@@ -22,27 +24,131 @@ use tower::ServiceExt;
 const TOKEN: &str = "test-admin-token";
 const PROFILE: Profile = Profile::AesCmac;
 
-struct Env {
+mod common;
+
+use std::sync::Arc;
+
+use common::pg::{self, PgCluster};
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Where the scenario's database lives; kept alive (and the cluster running) by the `Env`.
+struct Db {
+    url: String,
     _dir: tempfile::TempDir,
+    cluster: Option<Arc<PgCluster>>,
+}
+
+struct Env {
+    db: Db,
     app: Router,
     master: SecretKey,
 }
 
-fn env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let master = example_master(PROFILE);
-    let store = Store::open(
-        &dir.path().join("signer.sqlite"),
-        Box::new(SoftwareKey::new(master.clone())),
-    )
-    .unwrap();
-    let app = router(AppState::new(store, Some(TOKEN.into())));
-    Env {
-        _dir: dir,
-        app,
-        master,
+/// Runs `f` on a plain thread: the PostgreSQL client may not block inside an async task.
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().unwrap())
+}
+
+impl Db {
+    fn new(backend: Backend) -> Option<Db> {
+        let dir = tempfile::tempdir().unwrap();
+        Some(match backend {
+            Backend::Sqlite => Db {
+                url: format!("sqlite:{}", dir.path().join("signer.sqlite").display()),
+                _dir: dir,
+                cluster: None,
+            },
+            Backend::Postgres => {
+                let cluster = pg::cluster()?;
+                Db {
+                    url: cluster.database(),
+                    _dir: dir,
+                    cluster: Some(cluster),
+                }
+            }
+        })
+    }
+
+    /// A store over this database (a new one each call: another connection or pool).
+    fn open(&self, master: &SecretKey) -> Store {
+        let url = self.url.clone();
+        let key = SoftwareKey::new(master.clone());
+        off_runtime(move || Store::open_url(&url, Box::new(key)).unwrap())
+    }
+
+    /// Runs SQL directly in the database, behind the store's back.
+    fn exec(&self, sql: &str) {
+        match &self.cluster {
+            Some(c) => {
+                c.psql(&self.url, sql);
+            }
+            None => {
+                let path = self.url.strip_prefix("sqlite:").unwrap();
+                rusqlite::Connection::open(path)
+                    .unwrap()
+                    .execute(sql, [])
+                    .unwrap();
+            }
+        }
     }
 }
+
+fn env(backend: Backend) -> Option<Env> {
+    let db = Db::new(backend)?;
+    let master = example_master(PROFILE);
+    let store = db.open(&master);
+    let app = router(AppState::new(store, Some(TOKEN.into())));
+    Some(Env { db, app, master })
+}
+
+/// Each scenario `async fn name(e: Env)` as `sqlite::name` and `postgres::name`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(super::env(super::Backend::Sqlite).unwrap()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    if let Some(e) = super::env(super::Backend::Postgres) {
+                        super::$name(e).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    registration_import_and_kcv_mismatch,
+    full_reload_round_with_completion,
+    lost_grant_retried_five_times_is_one_debit,
+    sixty_four_concurrent_identical_requests_debit_once,
+    replayed_old_request_is_409_and_registered,
+    bad_tags_are_403_registered_and_block_at_the_threshold,
+    another_modules_keys_are_a_bad_tag,
+    reflected_grant_and_garbage_are_400_unregistered,
+    counters_at_the_edge_block_at_the_last_number,
+    insufficient_funds_is_a_macd_decline_without_a_ledger_row,
+    completion_ack_is_accepted_once_and_checked,
+    resync_moves_s_to_the_modules_number,
+    healthz_and_metrics,
+    state_survives_reopening_and_a_real_listener_shuts_down_gracefully,
+    a_downgraded_algorithm_or_bad_admin_id_is_400,
+    limit_updates_wait_for_the_ack_and_bind_grants_while_in_flight,
+    a_corrupt_record_is_a_500_counted_as_a_db_error_and_nothing_is_debited,
+);
 
 struct Card {
     keys: ModuleKeys,
@@ -161,9 +267,7 @@ fn error_code(body: &[u8]) -> String {
 const ID_A: ModuleId = [0xA0, 1, 2, 3, 4, 5, 6, 7];
 const ID_B: ModuleId = [0xB0, 1, 2, 3, 4, 5, 6, 7];
 
-#[tokio::test]
-async fn registration_import_and_kcv_mismatch() {
-    let e = env();
+async fn registration_import_and_kcv_mismatch(e: Env) {
     let c = card(&e.master, ID_A, 0, 0, 3);
     let (status, v) = import(&e.app, &c, "acct-a", 10_000).await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
@@ -200,9 +304,7 @@ async fn registration_import_and_kcv_mismatch() {
     assert_eq!(call(&e.app, req).await.0, StatusCode::UNAUTHORIZED);
 }
 
-#[tokio::test]
-async fn full_reload_round_with_completion() {
-    let e = env();
+async fn full_reload_round_with_completion(e: Env) {
     let mut c = card(&e.master, ID_A, 7, 1_500, 3);
     import(&e.app, &c, "acct-a", 10_000).await;
     let request = c.module.initiate_reload(1_000).unwrap();
@@ -238,9 +340,7 @@ async fn full_reload_round_with_completion() {
     assert!(fraud(&e.app).await.is_empty());
 }
 
-#[tokio::test]
-async fn lost_grant_retried_five_times_is_one_debit() {
-    let e = env();
+async fn lost_grant_retried_five_times_is_one_debit(e: Env) {
     let mut c = card(&e.master, ID_A, 0, 0, 3);
     import(&e.app, &c, "acct-a", 10_000).await;
     let request = c.module.initiate_reload(500).unwrap();
@@ -260,9 +360,7 @@ async fn lost_grant_retried_five_times_is_one_debit() {
     assert_eq!(module_view(&e.app, &ID_A).await["account_balance"], 9_500);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sixty_four_concurrent_identical_requests_debit_once() {
-    let e = env();
+async fn sixty_four_concurrent_identical_requests_debit_once(e: Env) {
     let mut c = card(&e.master, ID_A, 0, 0, 3);
     import(&e.app, &c, "acct-a", 10_000).await;
     let request = c.module.initiate_reload(700).unwrap();
@@ -291,9 +389,7 @@ async fn sixty_four_concurrent_identical_requests_debit_once() {
     assert_eq!(c.module.state().balance, 700);
 }
 
-#[tokio::test]
-async fn replayed_old_request_is_409_and_registered() {
-    let e = env();
+async fn replayed_old_request_is_409_and_registered(e: Env) {
     let mut c = card(&e.master, ID_A, 0, 0, 3);
     import(&e.app, &c, "acct-a", 10_000).await;
     let old = c.module.initiate_reload(100).unwrap();
@@ -332,9 +428,7 @@ async fn replayed_old_request_is_409_and_registered() {
     );
 }
 
-#[tokio::test]
-async fn bad_tags_are_403_registered_and_block_at_the_threshold() {
-    let e = env();
+async fn bad_tags_are_403_registered_and_block_at_the_threshold(e: Env) {
     let mut c = card(&e.master, ID_A, 0, 0, 3);
     import(&e.app, &c, "acct-a", 10_000).await;
     let good = c.module.initiate_reload(100).unwrap();
@@ -374,9 +468,7 @@ async fn bad_tags_are_403_registered_and_block_at_the_threshold() {
     assert_eq!(ledger(&e.app).await.len(), 1);
 }
 
-#[tokio::test]
-async fn another_modules_keys_are_a_bad_tag() {
-    let e = env();
+async fn another_modules_keys_are_a_bad_tag(e: Env) {
     let a = card(&e.master, ID_A, 0, 0, 3);
     let b = card(&e.master, ID_B, 0, 0, 3);
     import(&e.app, &a, "acct-a", 10_000).await;
@@ -407,9 +499,7 @@ async fn another_modules_keys_are_a_bad_tag() {
     assert_eq!(fraud(&e.app).await.len(), 1);
 }
 
-#[tokio::test]
-async fn reflected_grant_and_garbage_are_400_unregistered() {
-    let e = env();
+async fn reflected_grant_and_garbage_are_400_unregistered(e: Env) {
     let mut c = card(&e.master, ID_A, 0, 0, 3);
     import(&e.app, &c, "acct-a", 10_000).await;
     let request = c.module.initiate_reload(100).unwrap();
@@ -433,9 +523,7 @@ async fn reflected_grant_and_garbage_are_400_unregistered() {
     assert_eq!(ledger(&e.app).await.len(), 1);
 }
 
-#[tokio::test]
-async fn counters_at_the_edge_block_at_the_last_number() {
-    let e = env();
+async fn counters_at_the_edge_block_at_the_last_number(e: Env) {
     let mut c = card(&e.master, ID_A, u32::MAX - 1, 0, 3);
     import(&e.app, &c, "acct-a", 10_000).await;
     // N = 2^32−2: the last grant, S′ = 2^32−1.
@@ -461,9 +549,7 @@ async fn counters_at_the_edge_block_at_the_last_number() {
     assert_eq!(ledger(&e.app).await.len(), 1);
 }
 
-#[tokio::test]
-async fn insufficient_funds_is_a_macd_decline_without_a_ledger_row() {
-    let e = env();
+async fn insufficient_funds_is_a_macd_decline_without_a_ledger_row(e: Env) {
     let mut c = card(&e.master, ID_A, 3, 0, 3);
     import(&e.app, &c, "acct-a", 500).await;
     let request = c.module.initiate_reload(1_000).unwrap();
@@ -493,9 +579,7 @@ async fn insufficient_funds_is_a_macd_decline_without_a_ledger_row() {
     assert_eq!(module_view(&e.app, &ID_A).await["account_balance"], 100);
 }
 
-#[tokio::test]
-async fn completion_ack_is_accepted_once_and_checked() {
-    let e = env();
+async fn completion_ack_is_accepted_once_and_checked(e: Env) {
     let mut c = card(&e.master, ID_A, 0, 0, 3);
     import(&e.app, &c, "acct-a", 10_000).await;
     let request = c.module.initiate_reload(100).unwrap();
@@ -539,9 +623,7 @@ async fn completion_ack_is_accepted_once_and_checked() {
     assert_eq!(error_code(&body), "out-of-window");
 }
 
-#[tokio::test]
-async fn resync_moves_s_to_the_modules_number() {
-    let e = env();
+async fn resync_moves_s_to_the_modules_number(e: Env) {
     let mut c = card(&e.master, ID_A, 10, 0, 5);
     // The server was registered with a lower S than the module has.
     let mut reg = c.registration.clone();
@@ -575,9 +657,7 @@ async fn resync_moves_s_to_the_modules_number() {
     assert_eq!(c.module.state().balance, 100);
 }
 
-#[tokio::test]
-async fn healthz_and_metrics() {
-    let e = env();
+async fn healthz_and_metrics(e: Env) {
     let c = card(&e.master, ID_A, 0, 0, 3);
     import(&e.app, &c, "acct-a", 10_000).await;
     let mut m = c.module;
@@ -594,7 +674,7 @@ async fn healthz_and_metrics() {
     .await;
     assert_eq!(status, StatusCode::OK);
     let v: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["schema_version"], 2);
     let (status, body) = call(
         &e.app,
         Request::get("/metrics").body(Body::empty()).unwrap(),
@@ -617,20 +697,19 @@ async fn healthz_and_metrics() {
     }
 }
 
-#[tokio::test]
-async fn state_survives_reopening_and_a_real_listener_shuts_down_gracefully() {
+async fn state_survives_reopening_and_a_real_listener_shuts_down_gracefully(e: Env) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("signer.sqlite");
-    let master = example_master(PROFILE);
-    let c = card(&master, ID_A, 0, 0, 3);
-    {
-        let store = Store::open(&path, Box::new(SoftwareKey::new(master.clone()))).unwrap();
+    let c = card(&e.master, ID_A, 0, 0, 3);
+    off_runtime(|| {
+        let store = e.db.open(&e.master);
         store.import(&c.registration, "acct-a", 42).unwrap();
-    }
-    let store = Store::open(&path, Box::new(SoftwareKey::new(master))).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
-    assert_eq!(store.account_balance("acct-a").unwrap(), Some(42));
+    });
+    let store = e.db.open(&e.master);
+    let store = off_runtime(move || {
+        assert_eq!(store.schema_version().unwrap(), 2);
+        assert_eq!(store.account_balance("acct-a").unwrap(), Some(42));
+        store
+    });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -657,9 +736,7 @@ async fn state_survives_reopening_and_a_real_listener_shuts_down_gracefully() {
         .unwrap();
 }
 
-#[tokio::test]
-async fn a_downgraded_algorithm_or_bad_admin_id_is_400() {
-    let e = env();
+async fn a_downgraded_algorithm_or_bad_admin_id_is_400(e: Env) {
     let c = card(&e.master, ID_A, 0, 0, 3);
     import(&e.app, &c, "acct-a", 10_000).await;
     // The module's id and N, but the retail-mac profile (the module is aes-cmac).
@@ -688,9 +765,7 @@ async fn a_downgraded_algorithm_or_bad_admin_id_is_400() {
     assert_eq!(v["code"], "unknown-module");
 }
 
-#[tokio::test]
-async fn limit_updates_wait_for_the_ack_and_bind_grants_while_in_flight() {
-    let e = env();
+async fn limit_updates_wait_for_the_ack_and_bind_grants_while_in_flight(e: Env) {
     let mut c = card(&e.master, ID_A, 0, 0, 3);
     import(&e.app, &c, "acct-a", 100_000).await;
     let path = format!("/v1/modules/{}/limits", hex::encode(ID_A));
@@ -740,19 +815,11 @@ async fn limit_updates_wait_for_the_ack_and_bind_grants_while_in_flight() {
     assert_eq!(v["limits_in_flight"], Value::Null);
 }
 
-#[tokio::test]
-async fn a_corrupt_record_is_a_500_counted_as_a_db_error_and_nothing_is_debited() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("signer.sqlite");
-    let master = example_master(PROFILE);
-    let store = Store::open(&path, Box::new(SoftwareKey::new(master.clone()))).unwrap();
-    let mut c = card(&master, ID_A, 0, 0, 3);
-    store.import(&c.registration, "acct-a", 1_000).unwrap();
-    let app = router(AppState::new(store, Some(TOKEN.into())));
-    rusqlite::Connection::open(&path)
-        .unwrap()
-        .execute("UPDATE modules SET record = '{\"not\": \"a record\"}'", [])
-        .unwrap();
+async fn a_corrupt_record_is_a_500_counted_as_a_db_error_and_nothing_is_debited(e: Env) {
+    let mut c = card(&e.master, ID_A, 0, 0, 3);
+    import(&e.app, &c, "acct-a", 1_000).await;
+    let app = e.app.clone();
+    e.db.exec("UPDATE modules SET record = '{\"not\": \"a record\"}'");
     let request = c.module.initiate_reload(100).unwrap();
     let (status, body) = post_bytes(&app, "/v1/reload", &request).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);

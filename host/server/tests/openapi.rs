@@ -66,12 +66,12 @@ fn document_is_openapi_3_1_with_error_shape_and_bearer_auth() {
     for code in ["200", "400", "403", "404", "409", "423", "503"] {
         assert!(reload["responses"][code].is_object(), "reload lacks {code}");
     }
-    // Every admin path (under /v1/modules, /v1/fraud, /v1/ledger) needs the bearer token.
+    // Every admin path (under /v1/modules, /v1/fraud, /v1/ledger, /v1/accounts) needs the bearer token.
     for ((path, method), item) in routes_in_document(&doc)
         .into_iter()
         .map(|(p, m)| ((p.clone(), m.clone()), doc["paths"][&p][&m].clone()))
     {
-        let admin = ["/v1/modules", "/v1/fraud", "/v1/ledger"]
+        let admin = ["/v1/modules", "/v1/fraud", "/v1/ledger", "/v1/accounts"]
             .iter()
             .any(|a| path.starts_with(a));
         assert_eq!(

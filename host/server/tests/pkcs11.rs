@@ -510,7 +510,6 @@ async fn post(app: &axum::Router, path: &str, body: Vec<u8>, json: bool) -> (u16
 /// (`Store::module_keys` → `KeySource::module_keys`, `Store::import` →
 /// `KeySource::check_registration`): a merge step after the store refactor. Passes with it.
 #[tokio::test]
-#[ignore = "needs the store wired to KeySource::module_keys / check_registration"]
 async fn http_reload_with_the_token_key_gives_the_software_grants() {
     let Some(hsm) = softhsm::enter("http_reload_with_the_token_key_gives_the_software_grants")
     else {

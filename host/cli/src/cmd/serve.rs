@@ -1,4 +1,4 @@
-//! `simkit serve`: the reload grant signer (simkit-server) on SQLite, over HTTP.
+//! `simkit serve`: the reload grant signer (simkit-server) on SQLite or PostgreSQL, over HTTP.
 //!
 //! Logs the master key's check values, never the key. Stops gracefully on Ctrl-C or SIGTERM.
 
@@ -18,9 +18,15 @@ use crate::output::Output;
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("master").required(true).args(["master_key_file", "master_key_env", "pkcs11_module"])))]
 pub(crate) struct Args {
-    /// The database, as `sqlite:PATH` (created and migrated if needed).
-    #[arg(long, value_name = "sqlite:PATH")]
+    /// The database, as `sqlite:PATH` (created and migrated if needed) or
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DB` (migrated if needed; any number of
+    /// `simkit serve` processes may share one PostgreSQL database).
+    #[arg(long, value_name = "sqlite:PATH|postgres://…")]
     db: String,
+    /// PostgreSQL only: connections this process keeps open at most (each request in flight
+    /// holds one).
+    #[arg(long, value_name = "N", default_value_t = simkit_server::PgOptions::default().pool_size)]
+    db_pool_size: usize,
     /// Address to listen on (port 0 picks a free port; the address is printed).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -39,20 +45,7 @@ pub(crate) struct Args {
     admin_token_env: Option<String>,
 }
 
-/// The path of a `sqlite:PATH` database URL.
-fn sqlite_path(db: &str) -> Result<PathBuf> {
-    let path = db
-        .strip_prefix("sqlite://")
-        .or_else(|| db.strip_prefix("sqlite:"))
-        .with_context(|| format!("--db {db:?}: expected sqlite:PATH"))?;
-    if path.is_empty() {
-        bail!("--db {db:?}: the path is empty");
-    }
-    Ok(PathBuf::from(path))
-}
-
 pub(crate) fn run(args: Args, out: &Output) -> Result<ExitCode> {
-    let path = sqlite_path(&args.db)?;
     let key: Box<dyn KeySource> = match (&args.master_key_file, &args.master_key_env) {
         (Some(file), _) => Box::new(SoftwareKey::from_file(file)?),
         (None, Some(var)) => Box::new(SoftwareKey::from_env(var)?),
@@ -100,8 +93,13 @@ pub(crate) fn run(args: Args, out: &Output) -> Result<ExitCode> {
         }
         None => None,
     };
+    let options = simkit_server::PgOptions {
+        pool_size: args.db_pool_size,
+        ..simkit_server::PgOptions::default()
+    };
     let store =
-        Store::open(&path, key).with_context(|| format!("opening database {}", path.display()))?;
+        Store::open_url_with(&args.db, options, key).context("opening the database")?;
+    let db = store.describe();
     let state = AppState::new(store, admin_token.map(|t| t.to_string()));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -119,12 +117,11 @@ pub(crate) fn run(args: Args, out: &Output) -> Result<ExitCode> {
         out.emit(
             &json!({
                 "listening": addr.to_string(),
-                "db": path.display().to_string(),
+                "db": db,
                 "master_key_kcv": kcvs.iter().map(|(p, k)| (p.name().to_owned(), serde_json::Value::from(k.clone()))).collect::<serde_json::Map<_, _>>(),
             }),
             &[format!(
-                "simkit serve: listening on http://{addr} (db {}, master key KCV {})",
-                path.display(),
+                "simkit serve: listening on http://{addr} (db {db}, master key KCV {})",
                 kcv_text.join(", ")
             )],
         );
@@ -138,24 +135,4 @@ pub(crate) fn run(args: Args, out: &Output) -> Result<ExitCode> {
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn db_urls() {
-        assert_eq!(
-            sqlite_path("sqlite:a/b.db").unwrap(),
-            PathBuf::from("a/b.db")
-        );
-        assert_eq!(
-            sqlite_path("sqlite:///tmp/x").unwrap(),
-            PathBuf::from("/tmp/x")
-        );
-        assert!(sqlite_path("postgres://x").is_err());
-        assert!(sqlite_path("sqlite:").is_err());
-    }
 }

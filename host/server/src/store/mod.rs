@@ -1,0 +1,704 @@
+//! The signer's database, behind one API ([`Store`]) over two backends: SQLite (embedded, the
+//! default; `sqlite.rs`) and PostgreSQL (to scale out; `postgres.rs`), with one schema
+//! (`schema.rs`).
+//!
+//! Every message is handled in ONE database transaction: load and lock the module's row, run
+//! simkit-core's policy, debit through the financial authority with idempotency key
+//! (module id, N), store the record, commit — and only then are the grant bytes returned. The
+//! policy and the order of these steps live here, once; a backend only supplies the SQL of each
+//! step (the `Tx` trait) and the transaction around them.
+//!
+//! **Concurrency.** On SQLite the transaction is `BEGIN IMMEDIATE`: one writer at a time per
+//! database file. On PostgreSQL it is READ COMMITTED with `SELECT … FOR UPDATE` on the module's
+//! row, so two requests for one module — from this process or from any other `simkit serve`
+//! sharing the database — take turns, and the second sees what the first committed (the stored
+//! grant, answered byte for byte); requests for different modules run in parallel. The ledger's
+//! `UNIQUE (module_id, n)` is the backstop: even a bug in the locking could not debit twice.
+//! A transaction PostgreSQL aborts to resolve a race (serialization failure, deadlock) is run
+//! again from the start, at most [`MAX_ATTEMPTS`] times.
+//!
+//! **Threading.** The store is synchronous and blocking: call it from a blocking thread (the
+//! HTTP layer uses `tokio::task::spawn_blocking`), never directly from an async task — the
+//! PostgreSQL client drives its own small runtime and refuses to run inside another.
+//!
+//! **Financial authority.** The built-in one ([`Store`]'s private `debit`) is a separate step
+//! called from exactly one place in [`Store::reload`], with the (module id, N) key; a webhook
+//! authority replaces that one call.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use simkit_core::credit::message::{CompletionAck, ReloadRequest};
+use simkit_core::credit::registration::{Registration, RegistrationError};
+use simkit_core::credit::server::{
+    self, DebitOutcome, FinishError, FraudEvent, FreshDecision, Rejection, RequestAction,
+    ServerRecord,
+};
+use simkit_core::credit::{Limits, ModuleId};
+use simkit_core::crypto::CryptoError;
+
+use crate::keys::{KeyError, KeySource, ModuleMacKeys};
+
+mod postgres;
+pub(crate) mod schema;
+mod sqlite;
+
+pub use self::postgres::PgOptions;
+
+/// How many times a transaction aborted by a race (see [`StoreError::is_retryable`]) is run.
+pub const MAX_ATTEMPTS: u32 = 8;
+
+/// The account the ledger credits for every reload: the issuer's float. Its balance is its
+/// stored balance plus the ledger's credits, summed when read, so no grant writes its row.
+pub const FLOAT_ACCOUNT: &str = "float";
+
+/// Why the store could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The policy refused the message (already registered and committed).
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// The SQLite database failed; nothing was committed.
+    #[error("database: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// The PostgreSQL database failed; nothing was committed.
+    #[error("database: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    /// Every connection of the PostgreSQL pool is busy and none came free in time.
+    #[error("database: no PostgreSQL connection came free within {0:?}")]
+    PoolTimeout(Duration),
+    /// The `--db` URL is not one this store understands.
+    #[error("database URL {0}")]
+    BadUrl(String),
+    /// A stored row does not parse.
+    #[error("corrupt stored record: {0}")]
+    Corrupt(#[from] serde_json::Error),
+    /// The database's schema is newer than this program.
+    #[error("database schema version {0} is newer than this program's {1}")]
+    SchemaTooNew(i64, usize),
+    /// The policy refused to build a grant.
+    #[error("policy: {0}")]
+    Finish(#[from] FinishError),
+    /// Key derivation failed.
+    #[error("keys: {0}")]
+    Crypto(#[from] CryptoError),
+    /// The master key is not available.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The registration record does not fit this server's master key, or is invalid.
+    #[error("registration refused: {0}")]
+    Registration(#[from] RegistrationError),
+    /// The module is already registered.
+    #[error("module {0} is already registered")]
+    AlreadyRegistered(String),
+    /// No such module (admin endpoints).
+    #[error("unknown module {0}")]
+    NoSuchModule(String),
+    /// Bad input to an admin endpoint.
+    #[error("{0}")]
+    BadInput(String),
+}
+
+impl StoreError {
+    /// The HTTP status for this error.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            StoreError::Rejected(r) => r.http_status(),
+            StoreError::Registration(_) => 422,
+            StoreError::AlreadyRegistered(_) => 409,
+            StoreError::NoSuchModule(_) => 404,
+            StoreError::BadInput(_) => 400,
+            // Every pooled connection stayed busy: the server is overloaded, try again later.
+            StoreError::PoolTimeout(_) => 503,
+            StoreError::Finish(FinishError::InvalidLimits(_)) => 400,
+            StoreError::Finish(FinishError::GrantOutstanding | FinishError::SequenceExhausted) => {
+                409
+            }
+            _ => 500,
+        }
+    }
+
+    /// A short machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::Rejected(r) => match r {
+                Rejection::Malformed(_) => "malformed",
+                Rejection::UnknownModule(_) => "unknown-module",
+                Rejection::UnknownAlgorithm { .. } => "unknown-algorithm",
+                Rejection::Blocked => "blocked",
+                Rejection::BadTag { .. } => "bad-tag",
+                Rejection::OutOfWindow { .. } => "out-of-window",
+                Rejection::ReplayMismatch { .. } => "replay-mismatch",
+                Rejection::CounterExhausted => "counter-exhausted",
+                Rejection::Crypto(_) => "server-key",
+            },
+            StoreError::Db(_)
+            | StoreError::Postgres(_)
+            | StoreError::PoolTimeout(_)
+            | StoreError::BadUrl(_) => "database",
+            StoreError::Corrupt(_) => "corrupt-record",
+            StoreError::SchemaTooNew(..) => "schema",
+            StoreError::Finish(FinishError::InvalidLimits(_)) => "invalid-limits",
+            StoreError::Finish(FinishError::GrantOutstanding) => "grant-outstanding",
+            StoreError::Finish(FinishError::SequenceExhausted) => "sequence-exhausted",
+            StoreError::Finish(_) => "policy",
+            StoreError::Crypto(_) | StoreError::Key(_) => "server-key",
+            StoreError::Registration(_) => "registration-refused",
+            StoreError::AlreadyRegistered(_) => "already-registered",
+            StoreError::NoSuchModule(_) => "unknown-module",
+            StoreError::BadInput(_) => "bad-input",
+        }
+    }
+
+    /// Whether this is a database failure (for the metrics).
+    pub fn is_db(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Db(_)
+                | StoreError::Postgres(_)
+                | StoreError::PoolTimeout(_)
+                | StoreError::Corrupt(_)
+        )
+    }
+
+    /// Whether the transaction lost a race the database resolved by aborting it (PostgreSQL
+    /// serialization failure or deadlock): running the whole transaction again is safe and may
+    /// succeed. SQLite is not retried here: its writers already wait for each other up to the
+    /// 30 s busy timeout, and a transaction still busy after that is an overloaded database.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StoreError::Postgres(e) => e.code().is_some_and(|c| {
+                *c == ::postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
+                    || *c == ::postgres::error::SqlState::T_R_DEADLOCK_DETECTED
+            }),
+            _ => false,
+        }
+    }
+}
+
+/// The answer to a reload request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// A fresh grant (granted or declined), committed.
+    Fresh(Vec<u8>),
+    /// The stored grant, resent byte for byte.
+    Resent(Vec<u8>),
+}
+
+impl Answer {
+    /// The grant bytes.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Answer::Fresh(b) | Answer::Resent(b) => b,
+        }
+    }
+}
+
+/// A module as the admin API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModuleView {
+    /// The registration record it was imported with.
+    pub registration: Registration,
+    /// The server's record: S, last request and grant, failure count, state.
+    pub record: ServerRecord,
+    /// The account reloads are debited from.
+    pub account_id: String,
+    /// That account's balance.
+    pub account_balance: i64,
+}
+
+/// One ledger entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LedgerEntry {
+    /// Module id, hex.
+    pub module_id: String,
+    /// The request's N (idempotency key with the module id).
+    pub n: u32,
+    /// Debited account.
+    pub debit_account: String,
+    /// Credited account (the float).
+    pub credit_account: String,
+    /// Amount G.
+    pub amount: u32,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+/// One fraud-log entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FraudRow {
+    /// Module id, hex.
+    pub module_id: String,
+    /// `bad-tag` or `window`.
+    pub kind: String,
+    /// The number carried.
+    pub n: u32,
+    /// S at the time.
+    pub s: u32,
+    /// Failure count after the event.
+    pub failure_count: u32,
+    /// Whether the event blocked the module.
+    pub blocked: bool,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+/// What a completion ack came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// The first time: the record is now completed through S.
+    Accepted,
+    /// This ack was accepted before; nothing changed (the appliance retried).
+    AlreadyAccepted,
+}
+
+/// Whether a transaction writes (SQLite takes its write lock up front for those).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Reads only.
+    Read,
+    /// Reads and writes.
+    Write,
+}
+
+/// The steps of the store's transactions, one SQL statement each, in a backend's dialect.
+/// Ids are upper-case hex; records and registrations are JSON text.
+pub(crate) trait Tx {
+    /// The module's record and account, its row locked until the transaction ends.
+    fn module_for_update(&mut self, id: &str) -> Result<Option<(String, String)>, StoreError>;
+    /// Replaces the module's record.
+    fn update_record(&mut self, id: &str, record: &str) -> Result<(), StoreError>;
+    /// Creates the account with `funds`, or adds `funds` to it.
+    fn add_funds(&mut self, account: &str, funds: i64) -> Result<(), StoreError>;
+    /// Inserts a module; `false` (and nothing changed) if it exists.
+    fn insert_module(
+        &mut self,
+        id: &str,
+        registration: &str,
+        record: &str,
+        account: &str,
+    ) -> Result<bool, StoreError>;
+    /// Appends to the fraud log.
+    fn insert_fraud(&mut self, row: &FraudRow) -> Result<(), StoreError>;
+    /// The amount already debited for (module, n), if any.
+    fn ledger_amount(&mut self, id: &str, n: u32) -> Result<Option<u32>, StoreError>;
+    /// Compare-and-set: takes `amount` from `account` if its balance covers it.
+    fn take_funds(&mut self, account: &str, amount: u32) -> Result<bool, StoreError>;
+    /// Appends to the ledger (unique on (module, n)).
+    fn insert_ledger(&mut self, entry: &LedgerEntry) -> Result<(), StoreError>;
+    /// Registration, record, account id and balance of a module.
+    fn module_view(
+        &mut self,
+        id: &str,
+    ) -> Result<Option<(String, String, String, i64)>, StoreError>;
+    /// An account's balance.
+    fn account_balance(&mut self, account: &str) -> Result<Option<i64>, StoreError>;
+    /// The whole ledger, oldest first.
+    fn ledger(&mut self) -> Result<Vec<LedgerEntry>, StoreError>;
+    /// The whole fraud log, oldest first.
+    fn fraud_log(&mut self) -> Result<Vec<FraudRow>, StoreError>;
+    /// The schema version.
+    fn schema_version(&mut self) -> Result<i64, StoreError>;
+}
+
+/// The database behind a [`Store`].
+enum Db {
+    Sqlite(sqlite::SqliteDb),
+    Postgres(Box<postgres::PgDb>),
+}
+
+/// The signer's database and master key.
+pub struct Store {
+    db: Db,
+    keys: Box<dyn KeySource>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.db {
+            Db::Sqlite(d) => f.debug_struct("Store").field("sqlite", &d.path()).finish(),
+            Db::Postgres(d) => f
+                .debug_struct("Store")
+                .field("postgres", &d.describe())
+                .finish(),
+        }
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn id_hex(id: &ModuleId) -> String {
+    hex::encode_upper(id)
+}
+
+/// A rejection the transaction registered (and committed), with the fraud event it logged.
+type Registered = (Rejection, Option<FraudEvent>);
+
+impl Store {
+    /// Opens (creating if needed) the SQLite database at `path`, switches it to WAL mode and
+    /// runs the migrations it lacks.
+    pub fn open(path: &Path, keys: Box<dyn KeySource>) -> Result<Self, StoreError> {
+        Ok(Store {
+            db: Db::Sqlite(sqlite::SqliteDb::open(path)?),
+            keys,
+        })
+    }
+
+    /// Connects to the PostgreSQL database at `url` (`postgres://…` or `postgresql://…`, or a
+    /// libpq key=value string), with a pool of `options.pool_size` connections, and runs the
+    /// migrations it lacks (under an advisory lock, so processes starting together migrate once).
+    pub fn open_postgres(
+        url: &str,
+        options: PgOptions,
+        keys: Box<dyn KeySource>,
+    ) -> Result<Self, StoreError> {
+        Ok(Store {
+            db: Db::Postgres(Box::new(postgres::PgDb::open(url, options)?)),
+            keys,
+        })
+    }
+
+    /// Opens the database a `--db` URL names: `sqlite:PATH` (also `sqlite://PATH`) or
+    /// `postgres://…` / `postgresql://…` (default pool options).
+    pub fn open_url(url: &str, keys: Box<dyn KeySource>) -> Result<Self, StoreError> {
+        Self::open_url_with(url, PgOptions::default(), keys)
+    }
+
+    /// [`Store::open_url`] with the PostgreSQL pool options (ignored for SQLite).
+    pub fn open_url_with(
+        url: &str,
+        options: PgOptions,
+        keys: Box<dyn KeySource>,
+    ) -> Result<Self, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Self::open_postgres(url, options, keys);
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or_else(|| {
+                StoreError::BadUrl(format!(
+                    "{:?}: expected sqlite:PATH or postgres://…",
+                    postgres::redact(url)
+                ))
+            })?;
+        if path.is_empty() {
+            return Err(StoreError::BadUrl(format!("{url:?}: the path is empty")));
+        }
+        Self::open(Path::new(path), keys)
+    }
+
+    /// The database, for logs: the SQLite path or the PostgreSQL URL without its password.
+    pub fn describe(&self) -> String {
+        match &self.db {
+            Db::Sqlite(d) => format!("sqlite:{}", d.path().display()),
+            Db::Postgres(d) => d.describe(),
+        }
+    }
+
+    /// Runs `f` in one transaction: committed when `f` returns `Ok`, rolled back when it returns
+    /// `Err`. A transaction the database aborted to resolve a race is run again (from a fresh
+    /// read), at most [`MAX_ATTEMPTS`] times, with a short growing pause.
+    fn transact<T>(
+        &self,
+        mode: Mode,
+        mut f: impl FnMut(&mut dyn Tx) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut attempt = 1;
+        loop {
+            let result = match &self.db {
+                Db::Sqlite(d) => d.transact(mode, &mut f),
+                Db::Postgres(d) => d.transact(&mut f),
+            };
+            match result {
+                Err(e) if e.is_retryable() && attempt < MAX_ATTEMPTS => {
+                    std::thread::sleep(Duration::from_millis(u64::from(attempt) * 5));
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The schema version of the database.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        self.transact(Mode::Read, |tx| tx.schema_version())
+    }
+
+    /// The master key source (for logging its check values).
+    pub fn key_source(&self) -> &dyn KeySource {
+        self.keys.as_ref()
+    }
+
+    fn module_keys(&self, record: &ServerRecord) -> Result<ModuleMacKeys, StoreError> {
+        Ok(self.keys.module_keys(record.profile, &record.module_id)?)
+    }
+
+    /// Imports a registration record (refused unless its KCVs match this server's master key),
+    /// creating `account_id` with `initial_funds` if it does not exist (adding them if it does).
+    pub fn import(
+        &self,
+        registration: &Registration,
+        account_id: &str,
+        initial_funds: i64,
+    ) -> Result<ServerRecord, StoreError> {
+        self.keys.check_registration(registration)?;
+        if account_id.is_empty() || account_id == FLOAT_ACCOUNT {
+            return Err(StoreError::BadInput(format!(
+                "account id {account_id:?} is not allowed"
+            )));
+        }
+        if initial_funds < 0 {
+            return Err(StoreError::BadInput("initial funds must be ≥ 0".into()));
+        }
+        let record = registration.server_record();
+        let id = id_hex(&registration.module_id);
+        let registration_json = serde_json::to_string(registration)?;
+        let record_json = serde_json::to_string(&record)?;
+        self.transact(Mode::Write, |tx| {
+            tx.add_funds(account_id, initial_funds)?;
+            // Insert-or-nothing rather than look-then-insert: two imports racing (in one
+            // process or two) cannot both succeed, and the loser's funds are rolled back.
+            if !tx.insert_module(&id, &registration_json, &record_json, account_id)? {
+                return Err(StoreError::AlreadyRegistered(id.clone()));
+            }
+            Ok(())
+        })?;
+        Ok(record)
+    }
+
+    fn load(tx: &mut dyn Tx, id: &str) -> Result<Option<(ServerRecord, String)>, StoreError> {
+        match tx.module_for_update(id)? {
+            None => Ok(None),
+            Some((json, account)) => Ok(Some((serde_json::from_str(&json)?, account))),
+        }
+    }
+
+    fn save(tx: &mut dyn Tx, record: &ServerRecord) -> Result<(), StoreError> {
+        tx.update_record(&id_hex(&record.module_id), &serde_json::to_string(record)?)
+    }
+
+    fn log_fraud(tx: &mut dyn Tx, id: &ModuleId, e: &FraudEvent) -> Result<(), StoreError> {
+        let kind = serde_json::to_value(e.kind)?;
+        tx.insert_fraud(&FraudRow {
+            module_id: id_hex(id),
+            kind: kind.as_str().unwrap_or("unknown").to_owned(),
+            n: e.carried,
+            s: e.s,
+            failure_count: e.failure_count,
+            blocked: e.blocked,
+            at: now(),
+        })
+    }
+
+    /// The built-in financial authority: debits `account` by `amount` for (module, n), once.
+    /// Runs inside the request's transaction, after the module's row is locked.
+    fn debit(
+        tx: &mut dyn Tx,
+        id: &ModuleId,
+        n: u32,
+        account: &str,
+        amount: u32,
+    ) -> Result<DebitOutcome, StoreError> {
+        let id = id_hex(id);
+        if let Some(a) = tx.ledger_amount(&id, n)? {
+            // Idempotency: this (module, N) was debited already; never twice.
+            return Ok(DebitOutcome::Debited { amount: a });
+        }
+        if !tx.take_funds(account, amount)? {
+            return Ok(DebitOutcome::InsufficientFunds);
+        }
+        // The credit side is the ledger row itself: the float's balance is its stored balance
+        // plus the ledger's credits, summed when read (schema migration 2). Writing the float's
+        // row here would make every grant of every module queue for that one row lock.
+        tx.insert_ledger(&LedgerEntry {
+            module_id: id,
+            n,
+            debit_account: account.to_owned(),
+            credit_account: FLOAT_ACCOUNT.to_owned(),
+            amount,
+            at: now(),
+        })?;
+        Ok(DebitOutcome::Debited { amount })
+    }
+
+    /// Registers a rejection in `record` (and the fraud log), to be committed.
+    fn register(
+        tx: &mut dyn Tx,
+        mut record: ServerRecord,
+        rejection: Rejection,
+    ) -> Result<Registered, StoreError> {
+        let event = server::register_rejection(&mut record, &rejection);
+        if let Some(e) = &event {
+            Self::log_fraud(tx, &record.module_id, e)?;
+        }
+        Self::save(tx, &record)?;
+        Ok((rejection, event))
+    }
+
+    /// Handles a reload request in one transaction. On `Err`, the fraud event registered (if
+    /// any) comes with the error.
+    pub fn reload(
+        &self,
+        bytes: &[u8],
+    ) -> Result<(Answer, Option<FraudEvent>), (StoreError, Option<FraudEvent>)> {
+        let parsed = ReloadRequest::parse(bytes)
+            .map_err(|e| (StoreError::Rejected(Rejection::Malformed(e)), None))?;
+        let id = id_hex(&parsed.module_id);
+        let result = self.transact(Mode::Write, |tx| {
+            let (mut record, account) = Self::load(tx, &id)?.ok_or(StoreError::Rejected(
+                Rejection::UnknownModule(parsed.module_id),
+            ))?;
+            let keys = self.module_keys(&record)?;
+            match server::classify_request(&record, bytes, &keys.request) {
+                Err(r) => Ok(Err(Self::register(tx, record, r)?)),
+                Ok(RequestAction::Resend { grant }) => Ok(Ok(Answer::Resent(grant.to_vec()))),
+                Ok(RequestAction::Fresh { request, decision }) => {
+                    let outcome = match decision {
+                        FreshDecision::Debit { amount } => {
+                            Self::debit(tx, &request.module_id, request.n, &account, amount)?
+                        }
+                        FreshDecision::Decline(reason) => DebitOutcome::Declined(reason),
+                    };
+                    let grant = server::finish_fresh(&mut record, &request, outcome, &keys.grant)?;
+                    Self::save(tx, &record)?;
+                    Ok(Ok(Answer::Fresh(grant.to_vec())))
+                }
+            }
+        });
+        match result {
+            Ok(Ok(answer)) => Ok((answer, None)),
+            Ok(Err((rejection, event))) => Err((StoreError::Rejected(rejection), event)),
+            Err(e) => Err((e, None)),
+        }
+    }
+
+    /// Handles a completion ack in one transaction.
+    pub fn completion(&self, bytes: &[u8]) -> Result<Completion, (StoreError, Option<FraudEvent>)> {
+        let parsed = CompletionAck::parse(bytes)
+            .map_err(|e| (StoreError::Rejected(Rejection::Malformed(e)), None))?;
+        let id = id_hex(&parsed.module_id);
+        let result = self.transact(Mode::Write, |tx| {
+            let (mut record, _) = Self::load(tx, &id)?.ok_or(StoreError::Rejected(
+                Rejection::UnknownModule(parsed.module_id),
+            ))?;
+            let keys = self.module_keys(&record)?;
+            let before = record.completed_through;
+            match server::handle_completion(&mut record, bytes, &keys.request) {
+                Err(r) => Ok(Err(Self::register(tx, record, r)?)),
+                Ok(_) => {
+                    Self::save(tx, &record)?;
+                    Ok(Ok(if before == record.completed_through {
+                        Completion::AlreadyAccepted
+                    } else {
+                        Completion::Accepted
+                    }))
+                }
+            }
+        });
+        match result {
+            Ok(Ok(done)) => Ok(done),
+            Ok(Err((rejection, event))) => Err((StoreError::Rejected(rejection), event)),
+            Err(e) => Err((e, None)),
+        }
+    }
+
+    fn parse_id(id: &str) -> Result<ModuleId, StoreError> {
+        let mut out = [0u8; 8];
+        hex::decode_to_slice(id, &mut out)
+            .map_err(|_| StoreError::BadInput(format!("{id:?} is not an 8-byte hex module id")))?;
+        Ok(out)
+    }
+
+    /// Applies an operator action to a module's record in one transaction.
+    /// Nothing is stored when `f` fails.
+    fn operate<T>(
+        &self,
+        id: &str,
+        f: impl Fn(&Self, &mut ServerRecord) -> Result<T, StoreError>,
+    ) -> Result<(ServerRecord, T), StoreError> {
+        let id = id_hex(&Self::parse_id(id)?);
+        self.transact(Mode::Write, |tx| {
+            let (mut record, _) =
+                Self::load(tx, &id)?.ok_or_else(|| StoreError::NoSuchModule(id.clone()))?;
+            let out = f(self, &mut record)?;
+            Self::save(tx, &record)?;
+            Ok((record, out))
+        })
+    }
+
+    /// Operator unblock (simkit-core's `unblock`).
+    pub fn unblock(&self, id: &str) -> Result<ServerRecord, StoreError> {
+        self.operate(id, |_, r| {
+            server::unblock(r);
+            Ok(())
+        })
+        .map(|(r, ())| r)
+    }
+
+    /// Operator resynchronisation to the module's N (simkit-core's `resynchronise`).
+    pub fn resync(&self, id: &str, module_n: u32) -> Result<ServerRecord, StoreError> {
+        self.operate(id, |_, r| {
+            server::resynchronise(r, module_n);
+            Ok(())
+        })
+        .map(|(r, ())| r)
+    }
+
+    /// Issues a limit update (simkit-core's `build_limit_update`): the 39 bytes to send to the
+    /// module, and the record with the new limits in flight.
+    pub fn limit_update(
+        &self,
+        id: &str,
+        limits: Limits,
+    ) -> Result<(ServerRecord, Vec<u8>), StoreError> {
+        self.operate(id, |s, r| {
+            let keys = s.module_keys(r)?;
+            Ok(server::build_limit_update(r, limits, &keys.grant)?.to_vec())
+        })
+    }
+
+    /// Records the limit sequence the module reports (simkit-core's `confirm_limit_update`).
+    pub fn confirm_limits(&self, id: &str, sequence: u32) -> Result<ServerRecord, StoreError> {
+        self.operate(id, |_, r| {
+            server::confirm_limit_update(r, sequence);
+            Ok(())
+        })
+        .map(|(r, ())| r)
+    }
+
+    /// A module's registration, record and account.
+    pub fn module(&self, id: &str) -> Result<ModuleView, StoreError> {
+        let id = id_hex(&Self::parse_id(id)?);
+        let row = self.transact(Mode::Read, |tx| tx.module_view(&id))?;
+        let (reg, rec, account_id, account_balance) =
+            row.ok_or_else(|| StoreError::NoSuchModule(id.clone()))?;
+        Ok(ModuleView {
+            registration: serde_json::from_str(&reg)?,
+            record: serde_json::from_str(&rec)?,
+            account_id,
+            account_balance,
+        })
+    }
+
+    /// The balance of an account, if it exists.
+    pub fn account_balance(&self, id: &str) -> Result<Option<i64>, StoreError> {
+        self.transact(Mode::Read, |tx| tx.account_balance(id))
+    }
+
+    /// The whole ledger, oldest first.
+    pub fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.transact(Mode::Read, |tx| tx.ledger())
+    }
+
+    /// The whole fraud log, oldest first.
+    pub fn fraud_log(&self) -> Result<Vec<FraudRow>, StoreError> {
+        self.transact(Mode::Read, |tx| tx.fraud_log())
+    }
+}
