@@ -235,10 +235,19 @@ impl Func {
     }
 
     fn named_kind(self, name: &str) -> Option<Kind> {
-        let own = self.named().iter().find(|(n, _)| *n == name).map(|(_, k)| *k);
+        let own = self
+            .named()
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, k)| *k);
         own.or_else(|| {
             self.is_builder()
-                .then(|| BUILDER_COMMON.iter().find(|(n, _)| *n == name).map(|(_, k)| *k))
+                .then(|| {
+                    BUILDER_COMMON
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .map(|(_, k)| *k)
+                })
                 .flatten()
         })
     }
@@ -268,7 +277,9 @@ impl<'a> Cur<'a> {
         if self.pos >= self.end {
             return None;
         }
-        self.s.get(self.pos..self.end).and_then(|r| r.chars().next())
+        self.s
+            .get(self.pos..self.end)
+            .and_then(|r| r.chars().next())
     }
     fn bump(&mut self) -> Option<char> {
         let c = self.peek()?;
@@ -330,7 +341,9 @@ pub fn parse_expr(line: &LogicalLine, start: usize, end: usize) -> Result<Expr, 
             if cur.peek() == Some('(') {
                 terms.push(Term::Call(parse_call(&mut cur, word, at)?));
             } else {
-                terms.push(Term::Bytes(parse_hex_group(word).map_err(|m| cur.err(at, m))?));
+                terms.push(Term::Bytes(
+                    parse_hex_group(word).map_err(|m| cur.err(at, m))?,
+                ));
             }
         } else {
             return Err(cur.err(at, format!("unexpected character {c:?} in an expression")));
@@ -748,7 +761,10 @@ impl Arg {
 
 fn ranged(v: i128, min: i128, max: i128, what: &str, loc: &Loc) -> Result<i128, EvalError> {
     if v < min || v > max {
-        Err(eerr(loc, format!("{what} {v} is out of range {min}..={max}")))
+        Err(eerr(
+            loc,
+            format!("{what} {v} is out of range {min}..={max}"),
+        ))
     } else {
         Ok(v)
     }
@@ -938,7 +954,8 @@ impl Call {
                 let p = self.pos(0)?;
                 let profile = profile_of(&p.word(vars)?, p.loc())?;
                 let master = SecretKey::new(&self.pos(1)?.bytes(vars)?);
-                let id: ModuleId = fixed(self.pos(2)?.bytes(vars)?, "module id", self.pos(2)?.loc())?;
+                let id: ModuleId =
+                    fixed(self.pos(2)?.bytes(vars)?, "module id", self.pos(2)?.loc())?;
                 let keys = derive_module_keys(profile, &master, &id).map_err(crypto)?;
                 match self.named_arg("key").map(|k| k.word(vars)).transpose()? {
                     None => {
@@ -962,8 +979,16 @@ impl Call {
                     profile,
                     module,
                     to_u32(self.req_num("n", vars)?, "n", &self.loc_of("n"))?,
-                    to_u32(self.req_num("amount", vars)?, "amount", &self.loc_of("amount"))?,
-                    to_i32(self.req_num("balance", vars)?, "balance", &self.loc_of("balance"))?,
+                    to_u32(
+                        self.req_num("amount", vars)?,
+                        "amount",
+                        &self.loc_of("amount"),
+                    )?,
+                    to_i32(
+                        self.req_num("balance", vars)?,
+                        "balance",
+                        &self.loc_of("balance"),
+                    )?,
                     &key,
                 )
                 .map_err(crypto)?;
@@ -1003,7 +1028,11 @@ impl Call {
                     module,
                     to_u32(self.req_num("s", vars)?, "s", &self.loc_of("s"))?,
                     status,
-                    to_u32(self.opt_num("amount", vars, 0)?, "amount", &self.loc_of("amount"))?,
+                    to_u32(
+                        self.opt_num("amount", vars, 0)?,
+                        "amount",
+                        &self.loc_of("amount"),
+                    )?,
                     self.tag_arg("req_tag", vars)?,
                     &key,
                 )
@@ -1033,8 +1062,16 @@ impl Call {
                     module,
                     to_u32(self.req_num("n", vars)?, "n", &self.loc_of("n"))?,
                     declined == 1,
-                    to_u32(self.opt_num("amount", vars, 0)?, "amount", &self.loc_of("amount"))?,
-                    to_i32(self.req_num("balance", vars)?, "balance", &self.loc_of("balance"))?,
+                    to_u32(
+                        self.opt_num("amount", vars, 0)?,
+                        "amount",
+                        &self.loc_of("amount"),
+                    )?,
+                    to_i32(
+                        self.req_num("balance", vars)?,
+                        "balance",
+                        &self.loc_of("balance"),
+                    )?,
                     self.tag_arg("grant_tag", vars)?,
                     &key,
                 )
@@ -1044,7 +1081,10 @@ impl Call {
             Func::LimitUpdate => {
                 let (profile, module, key) = self.builder_ctx(vars, true)?;
                 let limits = self.limits(vars)?.ok_or_else(|| {
-                    eerr(loc, "limit_update(...) needs min=, max=, upper= and credit_line=")
+                    eerr(
+                        loc,
+                        "limit_update(...) needs min=, max=, upper= and credit_line=",
+                    )
                 })?;
                 let m = LimitUpdate::build(
                     profile,
@@ -1062,10 +1102,7 @@ impl Call {
 
     fn limits(&self, vars: &Vars) -> Result<Option<Limits>, EvalError> {
         let names = ["min", "max", "upper", "credit_line"];
-        let present = names
-            .iter()
-            .filter(|n| self.named_arg(n).is_some())
-            .count();
+        let present = names.iter().filter(|n| self.named_arg(n).is_some()).count();
         if present == 0 {
             return Ok(None);
         }
@@ -1171,33 +1208,57 @@ mod tests {
     fn hex_strings_vars_and_numbers() {
         assert_eq!(ev("80 CA 0000").unwrap(), hx("80CA0000"));
         assert_eq!(ev("\"AB\" 00").unwrap(), hx("414200"));
-        assert_eq!(ev("u8(255) u16(0x1234) u32(1)").unwrap(), hx("FF 1234 00000001"));
+        assert_eq!(
+            ev("u8(255) u16(0x1234) u32(1)").unwrap(),
+            hx("FF 1234 00000001")
+        );
         assert_eq!(ev("i32(-5)").unwrap(), hx("FFFFFFFB"));
         assert_eq!(ev("i32(0xFFFFFFFF)").unwrap(), hx("FFFFFFFF"));
         let mut v = Vars::new();
         v.insert("n".into(), hx("00000007"));
-        assert_eq!(ev_with("u32($n + 1) $n", &v).unwrap(), hx("00000008 00000007"));
+        assert_eq!(
+            ev_with("u32($n + 1) $n", &v).unwrap(),
+            hx("00000008 00000007")
+        );
         assert_eq!(ev_with("u8(0x10 - $n)", &v).unwrap(), hx("09"));
         assert_eq!(ev("len(010203) len16(\"\")").unwrap(), hx("03 0000"));
-        assert_eq!(ev("xor(0F0F, FF00) slice(00112233, 1, 2)").unwrap(), hx("F00F 1122"));
+        assert_eq!(
+            ev("xor(0F0F, FF00) slice(00112233, 1, 2)").unwrap(),
+            hx("F00F 1122")
+        );
         assert_eq!(ev("sha256(\"abc\")").unwrap()[..4], hx("ba7816bf")[..]);
     }
 
     #[test]
     fn errors_are_located_and_pinned() {
-        assert_eq!(ev("80 CA0").unwrap_err(), "t.apdu:1:4: odd number of hex digits in \"CA0\"");
+        assert_eq!(
+            ev("80 CA0").unwrap_err(),
+            "t.apdu:1:4: odd number of hex digits in \"CA0\""
+        );
         assert_eq!(
             ev("80 zz").unwrap_err(),
             "t.apdu:1:4: \"zz\" is not hex (character 'z'); a function call needs `(` right after its name"
         );
-        assert_eq!(ev("u8(256)").unwrap_err(), "t.apdu:1:1: u8 value 256 is out of range 0..=255");
-        assert_eq!(ev("00 $x").unwrap_err(), "t.apdu:1:4: variable $x is not set");
+        assert_eq!(
+            ev("u8(256)").unwrap_err(),
+            "t.apdu:1:1: u8 value 256 is out of range 0..=255"
+        );
+        assert_eq!(
+            ev("00 $x").unwrap_err(),
+            "t.apdu:1:4: variable $x is not set"
+        );
         assert_eq!(
             ev("foo(1)").unwrap_err(),
             "t.apdu:1:1: unknown function \"foo\"; known: u8, u16, u32, i32, len, len16, sha256, xor, slice, mac, kdf, request, grant, provisional, completion, limit_update, personalise"
         );
-        assert_eq!(ev("u8(1").unwrap_err(), "t.apdu:1:3: `(` is not closed (missing `)`)");
-        assert_eq!(ev("\"ab").unwrap_err(), "t.apdu:1:1: string is not closed (missing `\"`)");
+        assert_eq!(
+            ev("u8(1").unwrap_err(),
+            "t.apdu:1:3: `(` is not closed (missing `)`)"
+        );
+        assert_eq!(
+            ev("\"ab").unwrap_err(),
+            "t.apdu:1:1: string is not closed (missing `\"`)"
+        );
         assert_eq!(
             ev("grant(profile=aes-cmac, nope=1)").unwrap_err(),
             "t.apdu:1:25: grant(...) has no argument \"nope\"; it takes s, status, reason, amount, req_tag, profile, module, key, master, tag"
@@ -1227,7 +1288,11 @@ mod tests {
         let master = [0x11u8; 16];
         let id = [1, 2, 3, 4, 5, 6, 7, 8];
         let keys = derive_module_keys(Profile::AesCmac, &SecretKey::new(&master), &id).unwrap();
-        let both = ev(&format!("kdf(aes-cmac, {}, 0102030405060708)", hex::encode(master))).unwrap();
+        let both = ev(&format!(
+            "kdf(aes-cmac, {}, 0102030405060708)",
+            hex::encode(master)
+        ))
+        .unwrap();
         assert_eq!(&both[..16], keys.request.expose_secret());
         assert_eq!(&both[16..], keys.grant.expose_secret());
         let g = ev(&format!(

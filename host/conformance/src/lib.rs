@@ -14,9 +14,13 @@
 
 pub mod expr;
 pub mod pattern;
+pub mod pool;
 pub mod profile;
+pub mod report;
+pub mod runner;
 pub mod script;
 pub mod source;
+pub mod suite;
 
 pub use profile::CardProfile;
 pub use script::Script;

@@ -46,7 +46,9 @@ impl SwPattern {
 
     /// Whether a power loss (tear) is acceptable.
     pub fn accepts_tear(&self) -> bool {
-        self.alts.iter().any(|a| matches!(a, SwAlt::Any | SwAlt::Torn))
+        self.alts
+            .iter()
+            .any(|a| matches!(a, SwAlt::Any | SwAlt::Torn))
     }
 
     /// Whether only a tear is acceptable.
@@ -70,7 +72,11 @@ impl SwPattern {
                 SwAlt::Any
             } else if alt.eq_ignore_ascii_case("torn") {
                 SwAlt::Torn
-            } else if alt.len() == 4 && alt.chars().all(|c| c.is_ascii_hexdigit() || c == 'x' || c == 'X') {
+            } else if alt.len() == 4
+                && alt
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() || c == 'x' || c == 'X')
+            {
                 let mut value = 0u16;
                 let mut mask = 0u16;
                 for c in alt.chars() {
@@ -140,7 +146,10 @@ impl Expectation {
         let mut toks: Vec<(usize, &str)> = Vec::new();
         let mut i = 0;
         for part in text.split_ascii_whitespace() {
-            let off = text.get(i..).and_then(|r| r.find(part)).map_or(i, |o| o + i);
+            let off = text
+                .get(i..)
+                .and_then(|r| r.find(part))
+                .map_or(i, |o| o + i);
             toks.push((start + off, part));
             i = off + part.len();
         }
@@ -328,10 +337,7 @@ impl Expectation {
                         off += 1;
                     }
                     El::Cap(name, n) => {
-                        caps.push((
-                            name.clone(),
-                            data.get(off..off + n).unwrap_or(&[]).to_vec(),
-                        ));
+                        caps.push((name.clone(), data.get(off..off + n).unwrap_or(&[]).to_vec()));
                         off += n;
                     }
                 }
@@ -389,14 +395,19 @@ mod tests {
             err("90000"),
             "t.apdu:1:1: status word pattern \"90000\" must be 4 hex digits (x for any digit), any or torn"
         );
-        assert_eq!(err("  "), "t.apdu:1:1: expected a status word after `->` (e.g. 9000)");
+        assert_eq!(
+            err("  "),
+            "t.apdu:1:1: expected a status word after `->` (e.g. 9000)"
+        );
     }
 
     #[test]
     fn data_patterns_and_captures() {
         let vars = Vars::new();
         let e = exp("{balance:4} {n:4} .. * 9000");
-        let caps = e.match_data(&hx("00000064 00000007 AA BBCC"), &vars).unwrap();
+        let caps = e
+            .match_data(&hx("00000064 00000007 AA BBCC"), &vars)
+            .unwrap();
         assert_eq!(
             caps,
             vec![
@@ -418,12 +429,18 @@ mod tests {
             "data byte 2: expected 03, got 04"
         );
         let e = exp("9000");
-        assert_eq!(e.match_data(&hx("01"), &vars).unwrap_err(), "expected 0 data bytes, got 1");
+        assert_eq!(
+            e.match_data(&hx("01"), &vars).unwrap_err(),
+            "expected 0 data bytes, got 1"
+        );
         let mut v = Vars::new();
         v.insert("x".into(), hx("AABB"));
         let e = exp("$x * 9000");
         assert!(e.match_data(&hx("AABB00"), &v).is_ok());
-        assert_eq!(e.match_data(&hx("AABB00"), &vars).unwrap_err(), "variable $x is not set");
+        assert_eq!(
+            e.match_data(&hx("AABB00"), &vars).unwrap_err(),
+            "variable $x is not set"
+        );
     }
 
     #[test]
@@ -432,7 +449,10 @@ mod tests {
             err("* * 9000"),
             "t.apdu:1:3: a data pattern may hold only one `*` or `{name:*}`"
         );
-        assert_eq!(err("ABC 9000"), "t.apdu:1:1: odd number of hex digits in \"ABC\"");
+        assert_eq!(
+            err("ABC 9000"),
+            "t.apdu:1:1: odd number of hex digits in \"ABC\""
+        );
         assert_eq!(
             err("{a} 9000"),
             "t.apdu:1:1: capture \"{a}\" must be {name:N} or {name:*}"

@@ -143,7 +143,15 @@ mod tests {
     #[test]
     fn bundled_profile_parses_with_every_capability() {
         let p = CardProfile::jcardsim().unwrap();
-        for cap in ["extended-length", "aes-cmac", "retail-mac", "desx-cbc", "tear", "power", "fresh"] {
+        for cap in [
+            "extended-length",
+            "aes-cmac",
+            "retail-mac",
+            "desx-cbc",
+            "tear",
+            "power",
+            "fresh",
+        ] {
             assert!(p.has(cap), "{cap}");
         }
         assert!(!p.has("pcsc"));
@@ -165,7 +173,9 @@ mod tests {
             bad.eval_vars("c.toml").unwrap_err().to_string(),
             "card profile c.toml: [vars] k: odd number of hex digits in \"ABC\""
         );
-        let e = CardProfile::parse("c.toml", "nam = 1").unwrap_err().to_string();
+        let e = CardProfile::parse("c.toml", "nam = 1")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("card profile c.toml: "), "{e}");
     }
 }

@@ -261,10 +261,7 @@ fn directive(
                         SwPattern::parse(&sw_text, &line.loc(rest_off + a + 2))?,
                     )
                 }
-                None => (
-                    line.text.len(),
-                    SwPattern::parse("9000", loc)?,
-                ),
+                None => (line.text.len(), SwPattern::parse("9000", loc)?),
             };
             let aid = parse_expr(line, rest_off, aid_end)?;
             if aid.terms.is_empty() {
@@ -439,13 +436,31 @@ mod tests {
             e("\n  80 CA 00 00\n"),
             "t.apdu:2:3: a command needs `-> EXPECTATION` (every response is checked; use `-> any` for setup)"
         );
-        assert_eq!(e(".bogus"), "t.apdu:1:1: unknown directive .bogus; known: .name .requires .select .reset .power .tear .fresh .include .let .default .echo .quirk .raw");
-        assert_eq!(e(".tear 0"), "t.apdu:1:1: .tear takes a write number K >= 1, got \"0\"");
-        assert_eq!(e(".let 1x = 00"), "t.apdu:1:1: .let: \"1x\" is not a variable name");
-        assert_eq!(e(".name status"), "t.apdu:1:1: .name needs a \"quoted text\"");
+        assert_eq!(
+            e(".bogus"),
+            "t.apdu:1:1: unknown directive .bogus; known: .name .requires .select .reset .power .tear .fresh .include .let .default .echo .quirk .raw"
+        );
+        assert_eq!(
+            e(".tear 0"),
+            "t.apdu:1:1: .tear takes a write number K >= 1, got \"0\""
+        );
+        assert_eq!(
+            e(".let 1x = 00"),
+            "t.apdu:1:1: .let: \"1x\" is not a variable name"
+        );
+        assert_eq!(
+            e(".name status"),
+            "t.apdu:1:1: .name needs a \"quoted text\""
+        );
         assert_eq!(e("-> 9000"), "t.apdu:1:1: no command before `->`");
-        assert_eq!(e(".power up"), "t.apdu:1:1: .power takes on or off, got \"up\"");
-        assert_eq!(e(".include x.apdu"), "t.apdu:1:1: .include needs a script read from a file");
+        assert_eq!(
+            e(".power up"),
+            "t.apdu:1:1: .power takes on or off, got \"up\""
+        );
+        assert_eq!(
+            e(".include x.apdu"),
+            "t.apdu:1:1: .include needs a script read from a file"
+        );
     }
 
     #[test]
@@ -453,7 +468,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path();
         std::fs::write(p.join("_setup.apdu"), ".select F0 01\n").unwrap();
-        std::fs::write(p.join("t.apdu"), ".include _setup.apdu\n80 CA 00 00 -> 9000\n").unwrap();
+        std::fs::write(
+            p.join("t.apdu"),
+            ".include _setup.apdu\n80 CA 00 00 -> 9000\n",
+        )
+        .unwrap();
         let s = Script::load(&p.join("t.apdu"), "suite/t.apdu").unwrap();
         assert_eq!(s.items.len(), 2);
         assert_eq!(s.items[0].loc.to_string(), "suite/_setup.apdu:1:1");
@@ -466,6 +485,9 @@ mod tests {
             "_b.apdu:1:1: include cycle: _a.apdu -> _b.apdu -> _a.apdu"
         );
         let e = Script::load(&p.join("missing.apdu"), "missing.apdu").unwrap_err();
-        assert!(e.to_string().starts_with("missing.apdu:0:0: cannot read"), "{e}");
+        assert!(
+            e.to_string().starts_with("missing.apdu:0:0: cannot read"),
+            "{e}"
+        );
     }
 }

@@ -186,8 +186,11 @@ mod tests {
 
     #[test]
     fn joins_continuations_and_strips_comments() {
-        let lines = logical_lines("t.apdu", "# head\n\n80 CA \\\n  00 00 -> 9000 # c\n\"a#b\" -> any\n")
-            .unwrap();
+        let lines = logical_lines(
+            "t.apdu",
+            "# head\n\n80 CA \\\n  00 00 -> 9000 # c\n\"a#b\" -> any\n",
+        )
+        .unwrap();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0].text, "80 CA    00 00 -> 9000");
         assert_eq!(lines[0].start().to_string(), "t.apdu:3:1");
