@@ -13,9 +13,11 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod expr;
+pub mod import;
 pub mod pattern;
 pub mod pool;
 pub mod profile;
+pub mod record;
 pub mod report;
 pub mod runner;
 pub mod script;
