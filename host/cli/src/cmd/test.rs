@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 
 use anyhow::{Context, Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use simkit_card::CardUri;
 use simkit_card::jcardsim::CardHostConfig;
 use simkit_conformance::CardProfile;
@@ -140,17 +140,27 @@ pub(crate) fn run(args: Args, out: &Output) -> Result<ExitCode> {
     }
     let opts = RunOptions { profile, preset };
 
+    // One progress line per suite on a terminal; none with --json or when not a terminal.
     let show_progress = !out.is_json() && std::io::stderr().is_terminal();
-    let bar = if show_progress {
-        let b = ProgressBar::new(u64::try_from(tests.len()).unwrap_or(u64::MAX));
-        b.set_style(
-            ProgressStyle::with_template("{spinner} {prefix} [{pos}/{len}] {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b
+    let multi = if show_progress {
+        MultiProgress::new()
     } else {
-        ProgressBar::hidden()
+        MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
     };
+    let style = ProgressStyle::with_template("{prefix:.bold} [{pos}/{len}] {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let mut suite_bars: Vec<(String, ProgressBar)> = Vec::new();
+    for t in &tests {
+        match suite_bars.iter().find(|(s, _)| *s == t.suite) {
+            Some((_, b)) => b.inc_length(1),
+            None => {
+                let b = multi.add(ProgressBar::new(1).with_style(style.clone()));
+                b.set_prefix(t.suite.clone());
+                suite_bars.push((t.suite.clone(), b));
+            }
+        }
+    }
+    let bar_of = |suite: &str| suite_bars.iter().find(|(s, _)| s == suite).map(|(_, b)| b);
     // Per-test lines are printed in discovery order as soon as all earlier ones are done, so the
     // output is the same whatever --jobs is.
     let printed = Mutex::new(0usize);
@@ -159,9 +169,13 @@ pub(crate) fn run(args: Args, out: &Output) -> Result<ExitCode> {
     let json = out.is_json();
     let steps = args.steps;
     let done = |r: &TestReport| {
-        bar.inc(1);
-        bar.set_prefix(r.suite.clone());
-        bar.set_message(r.file.clone());
+        if let Some(b) = bar_of(&r.suite) {
+            b.inc(1);
+            b.set_message(r.file.clone());
+            if b.position() >= b.length().unwrap_or(0) {
+                b.finish_with_message("done");
+            }
+        }
         if json {
             return;
         }
@@ -172,7 +186,7 @@ pub(crate) fn run(args: Args, out: &Output) -> Result<ExitCode> {
             *slot = Some(r.clone());
         }
         while let Some(Some(r)) = p.get_mut(*n).map(Option::take) {
-            bar.suspend(|| {
+            multi.suspend(|| {
                 println!("{}", report::text_line(&r));
                 if steps || matches!(r.outcome, Outcome::Failed { .. }) {
                     for l in report::step_lines(&r) {
@@ -198,7 +212,7 @@ pub(crate) fn run(args: Args, out: &Output) -> Result<ExitCode> {
         }
     };
     let reports = run_tests(&tests, jobs, &opts, &make_pool, &done);
-    bar.finish_and_clear();
+    let _ = multi.clear();
 
     if let Some(path) = &args.junit {
         let xml = report::junit(&reports).context("writing the JUnit report")?;
