@@ -53,6 +53,10 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Tools around the grant signer: load benchmark, crash-consistency test.
     Server(cmd::server::Args),
+    /// Run .apdu conformance scripts against a card, checking every response.
+    Test(cmd::test::Args),
+    /// Convert a scriptor or apdutool script to the .apdu format.
+    Import(cmd::import::Args),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +75,8 @@ fn main() -> ExitCode {
         Command::Sim(args) => cmd::sim::run(args, &out),
         Command::Serve(args) => cmd::serve::run(args, &out),
         Command::Server(args) => cmd::server::run(args, &out),
+        Command::Test(args) => cmd::test::run(args, &out),
+        Command::Import(args) => cmd::import::run(args, &out),
     };
     match result {
         Ok(code) => code,
