@@ -51,6 +51,10 @@ enum Command {
     Sim(cmd::sim::Args),
     /// Run the reload grant signer: HTTP API over a SQLite database.
     Serve(cmd::serve::Args),
+    /// Run .apdu conformance scripts against a card, checking every response.
+    Test(cmd::test::Args),
+    /// Convert a scriptor or apdutool script to the .apdu format.
+    Import(cmd::import::Args),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +72,8 @@ fn main() -> ExitCode {
         Command::Backup(args) => cmd::backup::run(args, &out),
         Command::Sim(args) => cmd::sim::run(args, &out),
         Command::Serve(args) => cmd::serve::run(args, &out),
+        Command::Test(args) => cmd::test::run(args, &out),
+        Command::Import(args) => cmd::import::run(args, &out),
     };
     match result {
         Ok(code) => code,
