@@ -83,9 +83,9 @@ STATES = [
     "| credit module | blocked (fraud threshold) | [lifecycle/3-blocked.apdu](credit-module/lifecycle/3-blocked.apdu), [attacks/mac-oracle.apdu](credit-module/attacks/mac-oracle.apdu) |",
     "| credit module | blocked (N = 2^32−1) | [lifecycle/4-counter-exhausted.apdu](credit-module/lifecycle/4-counter-exhausted.apdu), [lifecycle/5-counter-exhausted-at-personalisation.apdu](credit-module/lifecycle/5-counter-exhausted-at-personalisation.apdu) |",
     "| backup store | UNSET | [passcodes/unset.apdu](backup-store/passcodes/unset.apdu), [dispatch.apdu](backup-store/dispatch.apdu) |",
-    "| backup store | READY | [passcodes/verify.apdu](backup-store/passcodes/verify.apdu), [passcodes/change.apdu](backup-store/passcodes/change.apdu), [manifest-2-paging.apdu](backup-store/manifest-2-paging.apdu) |",
-    "| backup store | PAIRED / PAIRED+REPROVISIONING | [session/1-full.apdu](backup-store/session/1-full.apdu), [status-2-details.apdu](backup-store/status-2-details.apdu) |",
-    "| backup store | SESSION / RECORD OPEN | [session/4-record-errors.apdu](backup-store/session/4-record-errors.apdu), [session/2-incremental.apdu](backup-store/session/2-incremental.apdu), [chaining.apdu](backup-store/chaining.apdu) |",
+    "| backup store | READY | [states/1-ready.apdu](backup-store/states/1-ready.apdu), [passcodes/verify.apdu](backup-store/passcodes/verify.apdu), [passcodes/change.apdu](backup-store/passcodes/change.apdu), [manifest-2-paging.apdu](backup-store/manifest-2-paging.apdu) |",
+    "| backup store | PAIRED / PAIRED+REPROVISIONING | [states/2-paired.apdu](backup-store/states/2-paired.apdu), [session/1-full.apdu](backup-store/session/1-full.apdu), [status-2-details.apdu](backup-store/status-2-details.apdu) |",
+    "| backup store | SESSION / RECORD OPEN | [states/3-session.apdu](backup-store/states/3-session.apdu), [session/4-record-errors.apdu](backup-store/session/4-record-errors.apdu), [session/2-incremental.apdu](backup-store/session/2-incremental.apdu), [chaining.apdu](backup-store/chaining.apdu) |",
     "| backup store | LOCKED | [passcodes/blocked-pairing.apdu](backup-store/passcodes/blocked-pairing.apdu), [passcodes/blocked-reprovisioning.apdu](backup-store/passcodes/blocked-reprovisioning.apdu) |",
     "",
 ]
