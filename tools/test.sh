@@ -26,6 +26,11 @@ cargo clippy --workspace --all-targets --locked -q -- -D warnings
 step "cargo test"
 cargo test --workspace --locked
 
+if [ -d apdu-tests/credit-module ]; then
+  step "APDU conformance suites on the simulator (JUnit: target/apdu-tests.xml)"
+  cargo run -q --release -p simkit -- test apdu-tests --junit target/apdu-tests.xml
+fi
+
 fuzz_seconds="${SIMKIT_FUZZ_SECONDS:-15}"
 if [ -d host/core/fuzz ] && [ "$fuzz_seconds" != "0" ]; then
   if command -v cargo-fuzz >/dev/null && rustup toolchain list 2>/dev/null | grep -q '^nightly'; then

@@ -36,6 +36,9 @@ pub struct ImportError {
     pub message: String,
 }
 
+/// (command bytes, response bytes) of a recorded run.
+type Exchange = (Vec<u8>, Vec<u8>);
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Item {
     Command(Vec<u8>, usize),
@@ -242,7 +245,7 @@ fn apdutool_apdu(b: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 /// Reads an apdutool output log: (command bytes, response bytes) per `CLA:` line.
-fn parse_apdutool_log(text: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ImportError> {
+fn parse_apdutool_log(text: &str) -> Result<Vec<Exchange>, ImportError> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let t = line.trim();
@@ -306,7 +309,7 @@ fn parse_apdutool_log(text: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ImportError
     Ok(out)
 }
 
-fn pairs_from_items(items: &[Item]) -> Vec<(Vec<u8>, Vec<u8>)> {
+fn pairs_from_items(items: &[Item]) -> Vec<Exchange> {
     let mut out = Vec::new();
     let mut last: Option<Vec<u8>> = None;
     for it in items {
@@ -350,7 +353,7 @@ pub fn convert(
         Format::Scriptor => parse_scriptor(script, "script")?,
         Format::Apdutool => parse_apdutool(script)?,
     };
-    let mut responses: Vec<(Vec<u8>, Vec<u8>)> = match (format, run_log) {
+    let mut responses: Vec<Exchange> = match (format, run_log) {
         (Format::Scriptor, Some(log)) => pairs_from_items(&parse_scriptor(log, "run log")?),
         (Format::Apdutool, Some(log)) => parse_apdutool_log(log)?,
         // A scriptor output file carries its own responses.

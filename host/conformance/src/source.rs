@@ -159,12 +159,11 @@ pub fn logical_lines(file: &str, text: &str) -> Result<Vec<LogicalLine>, SyntaxE
         line.segs.push((line.text.len(), number, 0));
         line.raw.push(raw.to_owned());
         line.text.push_str(body);
-        if !continues {
-            if let Some(done) = current.take()
-                && !done.text.trim().is_empty()
-            {
-                out.push(done);
-            }
+        if !continues
+            && let Some(done) = current.take()
+            && !done.text.trim().is_empty()
+        {
+            out.push(done);
         }
     }
     if current.is_some() {

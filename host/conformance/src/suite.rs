@@ -68,7 +68,10 @@ fn walk(dir: &Path, display: &str, out: &mut Vec<TestFile>) -> Result<(), Discov
         let p = e.path();
         let shown = format!("{display}/{name}");
         if p.is_dir() {
-            dirs.push((p, shown));
+            // `_name/` folders hold fragments only, like `_name.apdu` files.
+            if !name.starts_with('_') {
+                dirs.push((p, shown));
+            }
         } else if name.ends_with(".apdu") && !name.starts_with('_') {
             files.push(test_file(&p, shown));
         }

@@ -234,10 +234,15 @@ fn suites_includes_cycles_reports_and_jobs() {
     std::fs::write(root.join("sub/_x.apdu"), ".include _y.apdu\n").unwrap();
     std::fs::write(root.join("sub/_y.apdu"), ".include _x.apdu\n").unwrap();
     std::fs::write(root.join("sub/d_cycle.apdu"), ".include _x.apdu\n").unwrap();
-    let tests = discover(&[root.clone()], None).unwrap();
+    let tests = discover(std::slice::from_ref(&root), None).unwrap();
     let names: Vec<&str> = tests.iter().map(|t| t.stem.as_str()).collect();
     assert_eq!(names, ["a_pass", "b_fail", "c_skip", "d_cycle"]);
-    assert_eq!(discover(&[root.clone()], Some("sub/")).unwrap().len(), 1);
+    assert_eq!(
+        discover(std::slice::from_ref(&root), Some("sub/"))
+            .unwrap()
+            .len(),
+        1
+    );
 
     let opts = all_caps();
     let factory = || -> Box<dyn CardPool> { Box::new(MockPool { current: None }) };

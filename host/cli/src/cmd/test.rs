@@ -61,6 +61,9 @@ pub(crate) struct Args {
     command: Vec<String>,
 }
 
+/// Cards per card host: a JVM start (~0.5 s) per this many tests, and a quick host startup.
+const CARDS_PER_HOST: usize = 32;
+
 fn parse_set(s: &str) -> Result<(String, Vec<u8>)> {
     let Some((name, expr)) = s.split_once('=') else {
         bail!("--set {s:?}: expected NAME=EXPR");
@@ -131,6 +134,10 @@ pub(crate) fn run(args: Args, out: &Output) -> Result<ExitCode> {
     if jobs > 1 && !matches!(uri, CardUri::Jcardsim) {
         bail!("--jobs {jobs} needs --card jcardsim (one card cannot run tests in parallel)");
     }
+    if matches!(uri, CardUri::Jcardsim) {
+        // One clear error instead of the same failure for every test.
+        simkit_card::jcardsim::locate_jar().context("--card jcardsim")?;
+    }
     let opts = RunOptions { profile, preset };
 
     let show_progress = !out.is_json() && std::io::stderr().is_terminal();
@@ -176,7 +183,9 @@ pub(crate) fn run(args: Args, out: &Output) -> Result<ExitCode> {
             *n += 1;
         }
     };
-    let per_host = tests.len().div_ceil(jobs);
+    // Every card of a host is created when it starts; hundreds make it slow to start (over the
+    // 30 s startup limit for ~400), so a worker starts a new host every CARDS_PER_HOST tests.
+    let per_host = tests.len().div_ceil(jobs).min(CARDS_PER_HOST);
     let profile = opts.profile.clone();
     let make_pool = || -> Box<dyn CardPool> {
         match &uri {
