@@ -13,6 +13,10 @@ if [ -f applets/pom.xml ]; then
   mvn -B -q -f applets/pom.xml verify
 fi
 
+step "apdu-tests: coverage of applet-spec and the generated profile wrappers are up to date"
+python3 tools/apdu-coverage.py --check
+python3 tools/apdu-profile-wrappers.py --check
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
