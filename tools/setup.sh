@@ -15,7 +15,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # path (pcscd -> vpcd -> card host) and pcsc-tools the independent `scriptor` client; PostgreSQL is
 # the scale-out store of the grant signer (tests start throwaway clusters on loopback, never the
 # system service); SoftHSM2 and OpenSC's pkcs11-tool are the PKCS#11 token the signer's key tests use.
-APT_PACKAGES=(build-essential pkg-config ca-certificates curl git
+APT_PACKAGES=(build-essential pkg-config ca-certificates curl git python3
   pcscd vsmartcard-vpcd pcsc-tools libpcsclite-dev
   postgresql postgresql-contrib softhsm2 opensc)
 # A JDK 17 and Maven already on PATH (e.g. a Temurin install) are good enough.

@@ -28,7 +28,8 @@ cargo test --workspace --locked
 
 if [ -d apdu-tests/credit-module ]; then
   step "APDU conformance suites on the simulator (JUnit: target/apdu-tests.xml)"
-  cargo run -q --release -p simkit -- test apdu-tests --junit target/apdu-tests.xml
+  # The debug binary `cargo test` just built: a release build would cost CI minutes, not save them.
+  cargo run -q --locked -p simkit -- test apdu-tests --jobs 2 --junit target/apdu-tests.xml
 fi
 
 fuzz_seconds="${SIMKIT_FUZZ_SECONDS:-15}"
