@@ -5,9 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 use simkit_card::uri::default_card;
 use simkit_card::{CardHostConfig, CardHostProcess};
@@ -27,6 +30,10 @@ impl Drop for Serve {
 }
 
 fn serve(dir: &Path) -> Serve {
+    serve_with(dir, &[])
+}
+
+fn serve_with(dir: &Path, extra: &[&str]) -> Serve {
     let mut child = Command::new(env!("CARGO_BIN_EXE_simkit"))
         .current_dir(dir)
         .env("E2E_ADMIN_TOKEN", TOKEN)
@@ -44,17 +51,24 @@ fn serve(dir: &Path) -> Serve {
             "--admin-token-env",
             "E2E_ADMIN_TOKEN",
         ])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start simkit serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let v: serde_json::Value =
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
-    let url = format!("http://{}", v["listening"].as_str().unwrap());
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let url = loop {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "simkit serve exited"
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        if let Some(addr) = v["listening"].as_str() {
+            break format!("http://{addr}");
+        }
+    };
     Serve { child, url }
 }
 
@@ -233,4 +247,131 @@ fn https_and_unreachable_signers_are_clear_errors() {
     );
     // The card kept its pending request: nothing was lost.
     assert_eq!(ok_json(d, &card, &["credit", "status"])["pending"], true);
+}
+
+/// A bank on 127.0.0.1 speaking the webhook contract (applet-spec/server-api.md): answers
+/// `pending` (HTTP 202) to the first `pending` attempts of each idempotency key, then `debited`.
+/// Returns its URL and the number of attempts per key.
+fn slow_bank(pending: u32) -> (String, Arc<Mutex<HashMap<String, u32>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/debit", listener.local_addr().unwrap());
+    let seen: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let counts = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let key = v["idempotency_key"].as_str().unwrap().to_owned();
+            let n = {
+                let mut c = counts.lock().unwrap();
+                let n = c.entry(key.clone()).or_insert(0);
+                *n += 1;
+                *n
+            };
+            let (code, status) = if n <= pending {
+                ("202 Accepted", "pending")
+            } else {
+                ("200 OK", "debited")
+            };
+            let answer = serde_json::json!({"idempotency_key": key, "status": status}).to_string();
+            write!(
+                stream,
+                "HTTP/1.1 {code}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                answer.len()
+            )
+            .unwrap();
+        }
+    });
+    (url, seen)
+}
+
+#[test]
+fn a_slow_bank_opens_the_credit_line_and_the_grant_is_collected_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d, "aes-cmac", "404142434445464748494A4B4C4D4E4F");
+    let host = CardHostProcess::spawn(CardHostConfig::with_cards([default_card()])).unwrap();
+    let card = format!("jcardsim://{}/0", host.addr());
+    let (bank, seen) = slow_bank(3);
+    let server = serve_with(d, &["--authority-webhook", &bank]);
+    ok_json(
+        d,
+        &card,
+        &[
+            "personalise",
+            "--profile",
+            "perso.toml",
+            "--registration-out",
+            "reg.json",
+        ],
+    );
+    let registration: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("reg.json")).unwrap()).unwrap();
+    let resp = ureq::post(&format!("{}/v1/modules", server.url))
+        .set("Authorization", &format!("Bearer {TOKEN}"))
+        .send_json(serde_json::json!({
+            "registration": registration, "account_id": "acct-1", "initial_funds": 0
+        }))
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+
+    // The bank is slow and we do not wait: the provisional ack is applied, exit 75.
+    let o = simkit(
+        d,
+        &card,
+        &[
+            "--json",
+            "credit",
+            "reload",
+            "2500",
+            "--server",
+            &server.url,
+            "--wait",
+            "0",
+        ],
+        &[],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(75),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let status = ok_json(d, &card, &["credit", "status"]);
+    assert_eq!(
+        (status["pending"].clone(), status["provisional"].clone()),
+        (true.into(), true.into())
+    );
+    // The credit line is open: the handset may spend below zero meanwhile.
+    let v = ok_json(d, &card, &["credit", "debit", "2000"]);
+    assert_eq!(v["balance"], -500, "{v}");
+
+    // Running the same command again waits for the bank and collects the grant.
+    let v = ok_json(
+        d,
+        &card,
+        &["credit", "reload", "2500", "--server", &server.url],
+    );
+    assert_eq!(v["status"]["balance"], 2000, "{v}");
+    assert_eq!(v["status"]["pending"], false);
+    let ledger = admin_get(&format!("{}/v1/ledger", server.url));
+    assert_eq!(ledger.as_array().unwrap().len(), 1, "one debit: {ledger}");
+    let module = admin_get(&format!("{}/v1/modules/0102030405060708", server.url));
+    assert_eq!(module["record"]["completed_through"], 1);
+    let asked = seen.lock().unwrap().clone();
+    assert_eq!(asked, HashMap::from([("0102030405060708:0".to_owned(), 4)]));
 }

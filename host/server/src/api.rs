@@ -18,6 +18,7 @@ use subtle_free::ct_str_eq;
 
 use crate::metrics::Metrics;
 use crate::store::{Answer, Completion, Store, StoreError};
+use simkit_core::credit::server::FraudEvent;
 
 /// The largest body any endpoint accepts (a registration record is well under this).
 const BODY_LIMIT: usize = 16 * 1024;
@@ -74,6 +75,7 @@ mod subtle_free {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/reload", post(reload))
+        .route("/v1/reload/{module_id}/{n}", get(reload_result))
         .route("/v1/completion", post(completion))
         .route("/v1/modules", post(import))
         .route("/v1/modules/{id}", get(module))
@@ -119,21 +121,73 @@ async fn reload(State(state): State<AppState>, body: Bytes) -> Response {
     let start = Instant::now();
     let store = state.store.clone();
     let result = tokio::task::spawn_blocking(move || store.reload(&body)).await;
-    let (outcome, response) = match result {
+    let (outcome, response) = reload_response(&state, result);
+    state.metrics.observe("reload", outcome, start.elapsed());
+    response
+}
+
+/// `GET /v1/reload/{module_id}/{n}`: collects the grant of a reload answered with a
+/// provisional ack (or the last grant, resent).
+async fn reload_result(
+    State(state): State<AppState>,
+    Path((module_id, n)): Path<(String, String)>,
+) -> Response {
+    let start = Instant::now();
+    let Ok(n) = n.parse::<u32>() else {
+        return error_response(
+            400,
+            "bad-input",
+            &format!("{n:?} is not a transaction number"),
+        );
+    };
+    let store = state.store.clone();
+    let result = tokio::task::spawn_blocking(move || store.reload_result(&module_id, n)).await;
+    let (outcome, response) = reload_response(&state, result);
+    state
+        .metrics
+        .observe("reload-result", outcome, start.elapsed());
+    response
+}
+
+/// Seconds the appliance is asked to wait before collecting a pending grant.
+const RETRY_AFTER_SECONDS: u32 = 1;
+
+type ReloadResult = Result<
+    Result<(Answer, Option<FraudEvent>), (StoreError, Option<FraudEvent>)>,
+    tokio::task::JoinError,
+>;
+
+fn reload_response(state: &AppState, result: ReloadResult) -> (&'static str, Response) {
+    match result {
         Err(_) => ("internal", join_error()),
         Ok(Ok((answer, _))) => match answer {
             Answer::Fresh(b) => ("fresh", octets(b)),
             Answer::Resent(b) => ("resent", octets(b)),
+            Answer::Pending {
+                provisional_ack,
+                module_id,
+                n,
+            } => (
+                "pending",
+                (
+                    StatusCode::ACCEPTED,
+                    [
+                        (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+                        (header::LOCATION, format!("/v1/reload/{module_id}/{n}")),
+                        (header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()),
+                    ],
+                    provisional_ack,
+                )
+                    .into_response(),
+            ),
         },
         Ok(Err((e, event))) => {
             if event.is_some() {
                 state.metrics.fraud_event();
             }
-            (e.code(), store_error(&state, &e))
+            (e.code(), store_error(state, &e))
         }
-    };
-    state.metrics.observe("reload", outcome, start.elapsed());
-    response
+    }
 }
 
 async fn completion(State(state): State<AppState>, body: Bytes) -> Response {

@@ -82,6 +82,10 @@ pub enum DebitAnswer {
     InsufficientFunds,
     /// The authority refused for another reason (account closed, fraud hold): decline `04`.
     Refused,
+    /// Accepted but not settled yet (a slow bank): the signer answers a MAC'd provisional ack
+    /// that opens the module's credit line, and asks again (same key) when the appliance
+    /// collects the grant.
+    Pending,
     /// No confirmed answer (timeouts, errors, a conflict): answer 503 and store nothing. The
     /// text says why, for the log.
     Unavailable(String),
@@ -95,7 +99,7 @@ impl DebitAnswer {
             DebitAnswer::Debited => Some(DebitOutcome::Debited { amount }),
             DebitAnswer::InsufficientFunds => Some(DebitOutcome::InsufficientFunds),
             DebitAnswer::Refused => Some(DebitOutcome::Refused),
-            DebitAnswer::Unavailable(_) => None,
+            DebitAnswer::Pending | DebitAnswer::Unavailable(_) => None,
         }
     }
 }
@@ -254,7 +258,7 @@ impl Webhook {
         };
         let (status, payload) = response;
         match status {
-            200 => match serde_json::from_slice::<WireAnswer>(&payload) {
+            200 | 202 => match serde_json::from_slice::<WireAnswer>(&payload) {
                 Ok(a) if a.idempotency_key != key => Attempt::Retry(format!(
                     "the answer is for key {:?}, not {key:?}",
                     a.idempotency_key
@@ -263,6 +267,7 @@ impl Webhook {
                     "debited" => Attempt::Final(DebitAnswer::Debited),
                     "insufficient-funds" => Attempt::Final(DebitAnswer::InsufficientFunds),
                     "refused" => Attempt::Final(DebitAnswer::Refused),
+                    "pending" => Attempt::Final(DebitAnswer::Pending),
                     other => Attempt::Final(DebitAnswer::Unavailable(format!(
                         "unknown status {other:?} in the answer"
                     ))),

@@ -9,7 +9,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 use simkit_core::crypto::Profile;
-use simkit_server::{AppState, KeySource, Pkcs11Key, SoftwareKey, Store};
+use simkit_server::{
+    AppState, Authority, KeySource, Pkcs11Key, SoftwareKey, Store, Webhook, WebhookConfig,
+};
 use zeroize::Zeroizing;
 
 use crate::output::Output;
@@ -39,6 +41,14 @@ pub(crate) struct Args {
     /// The master key in a PKCS#11 token instead.
     #[command(flatten)]
     pkcs11: crate::keyarg::Pkcs11Args,
+    /// Debit reloads at this financial authority webhook (`http://HOST[:PORT]/PATH`,
+    /// applet-spec/server-api.md "Financial authority webhook") instead of the built-in ledger.
+    /// A bank that answers `pending` gets the module a provisional ack (HTTP 202).
+    #[arg(long, value_name = "URL")]
+    authority_webhook: Option<String>,
+    /// Environment variable holding the bearer token sent to the webhook.
+    #[arg(long, value_name = "VAR", requires = "authority_webhook")]
+    authority_token_env: Option<String>,
     /// Environment variable holding the admin bearer token (without it, admin endpoints answer
     /// 401).
     #[arg(long, value_name = "VAR")]
@@ -97,8 +107,22 @@ pub(crate) fn run(args: Args, out: &Output) -> Result<ExitCode> {
         pool_size: args.db_pool_size,
         ..simkit_server::PgOptions::default()
     };
-    let store =
-        Store::open_url_with(&args.db, options, key).context("opening the database")?;
+    let mut store = Store::open_url_with(&args.db, options, key).context("opening the database")?;
+    if let Some(url) = &args.authority_webhook {
+        let mut config = WebhookConfig::new(url);
+        if let Some(var) = &args.authority_token_env {
+            config.bearer_token = Some(
+                std::env::var(var)
+                    .with_context(|| format!("environment variable {var} is not set"))?,
+            );
+        }
+        let webhook = Webhook::new(config).context("--authority-webhook")?;
+        store = store.with_authority(Authority::External(std::sync::Arc::new(webhook)));
+        out.emit(
+            &json!({"authority": "webhook", "url": url}),
+            &[format!("simkit serve: debits go to the webhook {url}")],
+        );
+    }
     let db = store.describe();
     let state = AppState::new(store, admin_token.map(|t| t.to_string()));
     let runtime = tokio::runtime::Builder::new_multi_thread()

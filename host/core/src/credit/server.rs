@@ -65,6 +65,11 @@ pub struct ServerRecord {
     pub state: ServerModuleState,
     /// S′ of the last grant whose completion ack was received (`None`: none yet).
     pub completed_through: Option<u32>,
+    /// A fresh request (N = S) answered with a provisional ack because its debit is pending at
+    /// an external financial authority, kept so the appliance can collect the grant later
+    /// (`GET /v1/reload/{module_id}/{n}`). Cleared when its grant is stored.
+    #[serde(default, with = "hex_array_opt")]
+    pub pending_request: Option<[u8; ReloadRequest::LEN]>,
 }
 
 impl ServerRecord {
@@ -89,6 +94,7 @@ impl ServerRecord {
             threshold: threshold.max(1),
             state: ServerModuleState::Active,
             completed_through: None,
+            pending_request: None,
         }
     }
 
@@ -455,6 +461,7 @@ pub fn finish_fresh(
     record.s = s_next;
     record.last_request = Some(request.to_bytes());
     record.last_grant = Some(grant);
+    record.pending_request = None;
     Ok(grant)
 }
 

@@ -38,6 +38,7 @@ use simkit_core::credit::server::{
 use simkit_core::credit::{Limits, ModuleId};
 use simkit_core::crypto::CryptoError;
 
+use crate::authority::{Authority, DebitAnswer, DebitKey, DebitRequest};
 use crate::keys::{KeyError, KeySource, ModuleMacKeys};
 
 mod postgres;
@@ -95,6 +96,19 @@ pub enum StoreError {
     /// No such module (admin endpoints).
     #[error("unknown module {0}")]
     NoSuchModule(String),
+    /// `GET /v1/reload/{module_id}/{n}` for a reload the server neither stored nor holds as
+    /// pending.
+    #[error("module {module_id} has no stored or pending reload with N = {n}")]
+    UnknownReload {
+        /// Module id, hex.
+        module_id: String,
+        /// The N asked for.
+        n: u32,
+    },
+    /// The external financial authority gave no confirmed answer (or the decision changed
+    /// while it was asked): nothing was stored; the module retries the same request.
+    #[error("the financial authority did not confirm the debit: {0}")]
+    AuthorityUnavailable(String),
     /// Bad input to an admin endpoint.
     #[error("{0}")]
     BadInput(String),
@@ -107,8 +121,9 @@ impl StoreError {
             StoreError::Rejected(r) => r.http_status(),
             StoreError::Registration(_) => 422,
             StoreError::AlreadyRegistered(_) => 409,
-            StoreError::NoSuchModule(_) => 404,
+            StoreError::NoSuchModule(_) | StoreError::UnknownReload { .. } => 404,
             StoreError::BadInput(_) => 400,
+            StoreError::AuthorityUnavailable(_) => 503,
             // Every pooled connection stayed busy: the server is overloaded, try again later.
             StoreError::PoolTimeout(_) => 503,
             StoreError::Finish(FinishError::InvalidLimits(_)) => 400,
@@ -147,6 +162,8 @@ impl StoreError {
             StoreError::Registration(_) => "registration-refused",
             StoreError::AlreadyRegistered(_) => "already-registered",
             StoreError::NoSuchModule(_) => "unknown-module",
+            StoreError::UnknownReload { .. } => "unknown-reload",
+            StoreError::AuthorityUnavailable(_) => "authority-unavailable",
             StoreError::BadInput(_) => "bad-input",
         }
     }
@@ -184,15 +201,43 @@ pub enum Answer {
     Fresh(Vec<u8>),
     /// The stored grant, resent byte for byte.
     Resent(Vec<u8>),
+    /// The external financial authority has not settled the debit yet: a MAC'd provisional
+    /// ack (spec §3.4) for request `n`; the grant is collected later with
+    /// `GET /v1/reload/{module_id}/{n}` (or by sending the same request again).
+    Pending {
+        /// The provisional ack bytes.
+        provisional_ack: Vec<u8>,
+        /// Module id, upper-case hex.
+        module_id: String,
+        /// The request's N.
+        n: u32,
+    },
 }
 
 impl Answer {
-    /// The grant bytes.
+    /// The message bytes: the grant, or the provisional ack.
     pub fn bytes(&self) -> &[u8] {
         match self {
             Answer::Fresh(b) | Answer::Resent(b) => b,
+            Answer::Pending {
+                provisional_ack, ..
+            } => provisional_ack,
         }
     }
+}
+
+/// How far the first transaction of a reload got.
+enum Step {
+    /// Answered (committed, or nothing to commit).
+    Done(Answer),
+    /// A fresh request whose debit must be asked of the external authority between two
+    /// transactions.
+    AskAuthority {
+        /// G.
+        amount: u32,
+        /// The module's account.
+        account: String,
+    },
 }
 
 /// A module as the admin API shows it.
@@ -312,6 +357,7 @@ enum Db {
 pub struct Store {
     db: Db,
     keys: Box<dyn KeySource>,
+    authority: Authority,
 }
 
 impl std::fmt::Debug for Store {
@@ -347,6 +393,7 @@ impl Store {
         Ok(Store {
             db: Db::Sqlite(sqlite::SqliteDb::open(path)?),
             keys,
+            authority: Authority::BuiltIn,
         })
     }
 
@@ -361,6 +408,7 @@ impl Store {
         Ok(Store {
             db: Db::Postgres(Box::new(postgres::PgDb::open(url, options)?)),
             keys,
+            authority: Authority::BuiltIn,
         })
     }
 
@@ -542,8 +590,22 @@ impl Store {
         Ok((rejection, event))
     }
 
-    /// Handles a reload request in one transaction. On `Err`, the fraud event registered (if
-    /// any) comes with the error.
+    /// Uses `authority` for debits instead of the built-in ledger (see [`crate::authority`]
+    /// for how an external authority is called between two transactions).
+    pub fn with_authority(mut self, authority: Authority) -> Self {
+        self.authority = authority;
+        self
+    }
+
+    /// The authority debits go to.
+    pub fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    /// Handles a reload request: one transaction with the built-in ledger; with an external
+    /// authority, two transactions around the authority's answer (module documentation of
+    /// [`crate::authority`]). On `Err`, the fraud event registered (if any) comes with the
+    /// error.
     pub fn reload(
         &self,
         bytes: &[u8],
@@ -551,16 +613,27 @@ impl Store {
         let parsed = ReloadRequest::parse(bytes)
             .map_err(|e| (StoreError::Rejected(Rejection::Malformed(e)), None))?;
         let id = id_hex(&parsed.module_id);
-        let result = self.transact(Mode::Write, |tx| {
+        let external = match &self.authority {
+            Authority::BuiltIn => None,
+            Authority::External(a) => Some(a.clone()),
+        };
+        let first = self.transact(Mode::Write, |tx| {
             let (mut record, account) = Self::load(tx, &id)?.ok_or(StoreError::Rejected(
                 Rejection::UnknownModule(parsed.module_id),
             ))?;
             let keys = self.module_keys(&record)?;
             match server::classify_request(&record, bytes, &keys.request) {
                 Err(r) => Ok(Err(Self::register(tx, record, r)?)),
-                Ok(RequestAction::Resend { grant }) => Ok(Ok(Answer::Resent(grant.to_vec()))),
+                Ok(RequestAction::Resend { grant }) => {
+                    Ok(Ok(Step::Done(Answer::Resent(grant.to_vec()))))
+                }
                 Ok(RequestAction::Fresh { request, decision }) => {
                     let outcome = match decision {
+                        FreshDecision::Debit { amount } if external.is_some() => {
+                            // Nothing changes in this transaction: the authority is asked
+                            // outside it.
+                            return Ok(Ok(Step::AskAuthority { amount, account }));
+                        }
                         FreshDecision::Debit { amount } => {
                             Self::debit(tx, &request.module_id, request.n, &account, amount)?
                         }
@@ -568,13 +641,128 @@ impl Store {
                     };
                     let grant = server::finish_fresh(&mut record, &request, outcome, &keys.grant)?;
                     Self::save(tx, &record)?;
+                    Ok(Ok(Step::Done(Answer::Fresh(grant.to_vec()))))
+                }
+            }
+        });
+        let (amount, account) = match first {
+            Ok(Ok(Step::Done(answer))) => return Ok((answer, None)),
+            Ok(Ok(Step::AskAuthority { amount, account })) => (amount, account),
+            Ok(Err((rejection, event))) => {
+                return Err((StoreError::Rejected(rejection), event));
+            }
+            Err(e) => return Err((e, None)),
+        };
+        let Some(authority) = external else {
+            return Err((
+                StoreError::AuthorityUnavailable("no external authority configured".into()),
+                None,
+            ));
+        };
+        let asked = DebitRequest {
+            key: DebitKey {
+                module_id: parsed.module_id,
+                n: parsed.n,
+            },
+            account,
+            amount,
+        };
+        let answer = authority.debit(&asked);
+        if let DebitAnswer::Unavailable(why) = &answer {
+            return Err((StoreError::AuthorityUnavailable(why.clone()), None));
+        }
+        let second = self.transact(Mode::Write, |tx| {
+            let (mut record, _) = Self::load(tx, &id)?.ok_or(StoreError::Rejected(
+                Rejection::UnknownModule(parsed.module_id),
+            ))?;
+            let keys = self.module_keys(&record)?;
+            match server::classify_request(&record, bytes, &keys.request) {
+                Err(r) => Ok(Err(Self::register(tx, record, r)?)),
+                // Another request or server process stored the grant meanwhile; the authority
+                // saw the same key twice and debited once.
+                Ok(RequestAction::Resend { grant }) => Ok(Ok(Answer::Resent(grant.to_vec()))),
+                Ok(RequestAction::Fresh { request, decision }) => {
+                    if decision != (FreshDecision::Debit { amount }) {
+                        return Err(StoreError::AuthorityUnavailable(format!(
+                            "the decision changed while the authority was asked ({decision:?}); send the request again"
+                        )));
+                    }
+                    let outcome = match &answer {
+                        DebitAnswer::Debited => {
+                            // The ledger mirrors the authority's debit, unique on (module, N).
+                            let hex_id = id_hex(&request.module_id);
+                            if tx.ledger_amount(&hex_id, request.n)?.is_none() {
+                                tx.insert_ledger(&LedgerEntry {
+                                    module_id: hex_id,
+                                    n: request.n,
+                                    debit_account: asked.account.clone(),
+                                    credit_account: FLOAT_ACCOUNT.to_owned(),
+                                    amount,
+                                    at: now(),
+                                })?;
+                            }
+                            DebitOutcome::Debited { amount }
+                        }
+                        DebitAnswer::InsufficientFunds => DebitOutcome::InsufficientFunds,
+                        DebitAnswer::Refused => DebitOutcome::Refused,
+                        DebitAnswer::Pending => {
+                            let ack =
+                                server::build_provisional_ack(&record, &request, &keys.grant)?;
+                            record.pending_request = Some(request.to_bytes());
+                            Self::save(tx, &record)?;
+                            return Ok(Ok(Answer::Pending {
+                                provisional_ack: ack.to_vec(),
+                                module_id: id_hex(&request.module_id),
+                                n: request.n,
+                            }));
+                        }
+                        DebitAnswer::Unavailable(why) => {
+                            return Err(StoreError::AuthorityUnavailable(why.clone()));
+                        }
+                    };
+                    let grant = server::finish_fresh(&mut record, &request, outcome, &keys.grant)?;
+                    Self::save(tx, &record)?;
                     Ok(Ok(Answer::Fresh(grant.to_vec())))
                 }
             }
         });
-        match result {
+        match second {
             Ok(Ok(answer)) => Ok((answer, None)),
             Ok(Err((rejection, event))) => Err((StoreError::Rejected(rejection), event)),
+            Err(e) => Err((e, None)),
+        }
+    }
+
+    /// `GET /v1/reload/{module_id}/{n}`: the answer to request `n` of module `id` — the stored
+    /// grant when it is the last one answered, or (for a request left pending at the
+    /// authority) the authority asked again: the grant once the debit settled, else the
+    /// provisional ack again. The request is replayed exactly as the module sent it, so every
+    /// rule of [`Store::reload`] applies.
+    pub fn reload_result(
+        &self,
+        id: &str,
+        n: u32,
+    ) -> Result<(Answer, Option<FraudEvent>), (StoreError, Option<FraudEvent>)> {
+        let module_id = Self::parse_id(id).map_err(|e| (e, None))?;
+        let hex_id = id_hex(&module_id);
+        let found = self.transact(Mode::Read, |tx| {
+            let Some((record, _)) = Self::load(tx, &hex_id)? else {
+                return Err(StoreError::NoSuchModule(hex_id.clone()));
+            };
+            let with_n = |r: &Option<[u8; ReloadRequest::LEN]>| {
+                r.filter(|b| ReloadRequest::parse(b).is_ok_and(|q| q.n == n))
+            };
+            Ok(with_n(&record.last_request).or_else(|| with_n(&record.pending_request)))
+        });
+        match found {
+            Ok(Some(request)) => self.reload(&request),
+            Ok(None) => Err((
+                StoreError::UnknownReload {
+                    module_id: hex_id,
+                    n,
+                },
+                None,
+            )),
             Err(e) => Err((e, None)),
         }
     }
