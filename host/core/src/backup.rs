@@ -543,6 +543,7 @@ mod tests {
             ("ABORT", "80", INS_ABORT),
             ("READDATA", "80", INS_READ_DATA),
             ("ERASE", "80", INS_ERASE),
+            ("GETMANIFESTDIGEST", "80", INS_GET_MANIFEST_DIGEST),
         ];
         for (name, cla, ins) in rows {
             let row = format!("|{name}|{cla}|{ins:02X}|");
