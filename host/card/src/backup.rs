@@ -1129,6 +1129,14 @@ mod tests {
         let mut got = 0;
         assert_eq!(c.read_record(&ui.0, &mut |n| got += n).unwrap(), ui.1);
         assert_eq!(got, 300);
+        // Step 30: the digest of the table read in step 25 — a kept copy is recognised.
+        let d = c.manifest_digest().unwrap().unwrap();
+        assert_eq!((d.generation, d.count), (2, 2));
+        assert!(d.matches(&m.entries));
+        assert!(
+            !d.matches(&[ui.0.clone(), carrier.0.clone()]),
+            "order counts"
+        );
         ch.card().finish().unwrap();
     }
 
@@ -1285,6 +1293,107 @@ mod tests {
             c.send_record(&entry, &[1u8; 9], &mut |_| {}).unwrap_err(),
             BackupClientError::LocalChanged(_)
         ));
+        ch.card().finish().unwrap();
+    }
+
+    fn plan_of(entries: &[ManifestEntry]) -> PushPlan {
+        PushPlan {
+            kind: SessionKind::Full,
+            send: entries.to_vec(),
+            delete: vec![],
+            unchanged: 0,
+            expected: Manifest::from_entries(entries.iter().cloned()).unwrap(),
+            base: vec![],
+        }
+    }
+
+    /// A card that answers 9D03 to every END RECORD: the record is re-read and re-sent
+    /// MAX_RESENDS times, then the push fails naming it, and the session is aborted.
+    #[test]
+    fn digest_mismatch_is_retried_a_bounded_number_of_times() {
+        let data = vec![5u8; 10];
+        let entry =
+            ManifestEntry::for_data(Category::Keys, RecordName::new("k").unwrap(), &data).unwrap();
+        let mut card = ScriptedCard::empty().then_bytes(
+            wire(&commands::begin_session(SessionKind::Full)),
+            [0x90, 0x00],
+        );
+        for _ in 0..=MAX_RESENDS {
+            card = card
+                .then_bytes(wire(&commands::begin_record(&entry)), [0x90, 0x00])
+                .then_bytes(wire(&commands::write_data(0, &data)), [0x90, 0x00])
+                .then_bytes(wire(&commands::end_record()), [0x9D, 0x03]);
+        }
+        card = card.then_bytes(wire(&commands::abort()), [0x90, 0x00]);
+        let mut ch = Channel::new(card);
+        let mut c = BackupClient::new(&mut ch);
+        let mut reads = 0;
+        let e = c
+            .push(
+                &plan_of(std::slice::from_ref(&entry)),
+                &mut |_| {
+                    reads += 1;
+                    Ok(data.clone())
+                },
+                &mut |_| {},
+            )
+            .unwrap_err();
+        assert!(matches!(e, BackupClientError::LocalChanged(_)), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "record keys/k: local data changed while it was being sent; run the backup again"
+        );
+        assert_eq!(reads, 1 + MAX_RESENDS);
+        assert!(c.pushed_manifest().is_none());
+        ch.card().finish().unwrap();
+    }
+
+    /// A WRITE DATA refused in the middle of a batch: the rest of the batch was already on its
+    /// way (and is refused in turn), the error names the record and the status word, ABORT
+    /// follows, COMMIT never goes.
+    #[test]
+    fn refusal_in_the_middle_of_a_batch_names_the_record() {
+        let records: Vec<(ManifestEntry, Vec<u8>)> = (0..3u8)
+            .map(|i| {
+                let data = vec![i; 20];
+                let name = RecordName::new(&format!("r{i}")).unwrap();
+                (
+                    ManifestEntry::for_data(Category::Other, name, &data).unwrap(),
+                    data,
+                )
+            })
+            .collect();
+        let mut card = ScriptedCard::empty().then_bytes(
+            wire(&commands::begin_session(SessionKind::Full)),
+            [0x90, 0x00],
+        );
+        for (i, (entry, data)) in records.iter().enumerate() {
+            let write = if i == 1 { [0x6A, 0x80] } else { [0x90, 0x00] };
+            let end = if i == 1 { [0x9D, 0x08] } else { [0x90, 0x00] };
+            let begin = if i == 2 { [0x9D, 0x04] } else { [0x90, 0x00] };
+            card = card
+                .then_bytes(wire(&commands::begin_record(entry)), begin)
+                .then_bytes(wire(&commands::write_data(0, data)), write)
+                .then_bytes(wire(&commands::end_record()), end);
+        }
+        card = card.then_bytes(wire(&commands::abort()), [0x90, 0x00]);
+        let mut ch = Channel::new(card);
+        let mut c = BackupClient::new(&mut ch);
+        let entries: Vec<_> = records.iter().map(|(e, _)| e.clone()).collect();
+        let mut progress = 0;
+        let e = c
+            .push(
+                &plan_of(&entries),
+                &mut |e| Ok(records.iter().find(|(x, _)| x == e).unwrap().1.clone()),
+                &mut |n| progress += n,
+            )
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "record other/r1: WRITE DATA: 6A80 incorrect parameters in the command data field"
+        );
+        assert_eq!(e.sw(), Some(Sw::from_u16(0x6A80)));
+        assert_eq!(progress, 20, "only r0's bytes were accepted");
         ch.card().finish().unwrap();
     }
 

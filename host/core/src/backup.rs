@@ -449,6 +449,19 @@ mod example {
             );
         }
 
+        let digest2 = cmd::ManifestDigest {
+            generation: 2,
+            count: 2,
+            digest: super::manifest::table_digest(&page2.entries),
+        };
+        c.step(
+            "GET MANIFEST DIGEST",
+            &cmd::get_manifest_digest(),
+            &digest2.encode(),
+            ok,
+            "generation 2, 2 records, SHA-256 of the entries of step 25 (a kept copy matches)",
+        );
+
         let records = |generation: u32, list: &[(&ManifestEntry, &Vec<u8>)]| -> Vec<Value> {
             list.iter()
                 .map(|(e, d)| {
