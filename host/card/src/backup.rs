@@ -757,14 +757,16 @@ impl<'c, C: Card> BackupClient<'c, C> {
             return Ok(None);
         }
         self.pushed = None;
-        self.begin_session(plan.kind)?;
         match self.push_in_session(plan, source, progress) {
             Ok((generation, staged)) => {
                 self.pushed = predicted_table(plan, staged, generation);
                 Ok(Some(generation))
             }
             Err(e) => {
-                // 9D02 / 9D06 already ended the session (9D01 then); the first error is the news.
+                // 9D02 / 9D06 already ended the session (9D01 then), a refused BEGIN SESSION
+                // never opened one; the first error is the news. After a BEGIN SESSION refused
+                // with 9D04 this discards whatever the pipelined records staged in the session
+                // that was open.
                 let _ = self.abort();
                 Err(e)
             }
@@ -779,14 +781,16 @@ impl<'c, C: Card> BackupClient<'c, C> {
         source: &mut dyn FnMut(&ManifestEntry) -> io::Result<Vec<u8>>,
         progress: &mut dyn FnMut(u64),
     ) -> Result<(u32, Vec<ManifestEntry>), BackupClientError> {
+        // BEGIN SESSION has no Le: it goes in the first batch, ahead of the records; if the
+        // card refuses it, everything behind it is refused too (9D01) and nothing commits.
         let mut batch = Batch::default();
+        batch.push(commands::begin_session(plan.kind), Step::Session, 0);
         for id in &plan.delete {
             batch.push(commands::delete_record(id), Step::Delete(id.clone()), 0);
             if batch.full() {
                 self.run_batch(&mut batch, progress)?;
             }
         }
-        self.run_batch(&mut batch, progress)?;
 
         let mut staged = Vec::with_capacity(plan.send.len());
         let mut resend = Vec::new();
@@ -905,6 +909,7 @@ impl<'c, C: Card> BackupClient<'c, C> {
 /// What a batched command belongs to.
 #[derive(Debug)]
 enum Step {
+    Session,
     Delete(RecordId),
     Begin(RecordId),
     Write(RecordId),
@@ -912,10 +917,12 @@ enum Step {
 }
 
 impl Step {
-    fn id(self) -> RecordId {
+    /// The record a command belongs to; none for BEGIN SESSION.
+    fn id(self) -> Option<RecordId> {
         match self {
-            Step::Delete(id) | Step::Begin(id) | Step::Write(id) => id,
-            Step::End(entry) => entry.id(),
+            Step::Delete(id) | Step::Begin(id) | Step::Write(id) => Some(id),
+            Step::End(entry) => Some(entry.id()),
+            Step::Session => None,
         }
     }
 }
@@ -979,9 +986,9 @@ fn refused(step: Step, cmd: &Command, answer: &Response) -> BackupClientError {
             command: name(cmd.ins),
         }
     };
-    BackupClientError::RecordRefused {
-        id: step.id(),
-        source,
+    match step.id() {
+        Some(id) => BackupClientError::RecordRefused { id, source },
+        None => BackupClientError::Card(source),
     }
 }
 
@@ -1345,6 +1352,32 @@ mod tests {
         );
         assert_eq!(reads, 1 + MAX_RESENDS);
         assert!(c.pushed_manifest().is_none());
+        ch.card().finish().unwrap();
+    }
+
+    /// BEGIN SESSION travels in the first batch: refused (the card's generation moved), it is
+    /// reported as itself, the records behind it were refused too, nothing commits.
+    #[test]
+    fn refused_begin_session_is_reported_as_itself() {
+        let data = vec![1u8; 4];
+        let entry =
+            ManifestEntry::for_data(Category::Keys, RecordName::new("k").unwrap(), &data).unwrap();
+        let mut plan = plan_of(std::slice::from_ref(&entry));
+        plan.kind = SessionKind::Incremental { base_generation: 7 };
+        let card = ScriptedCard::empty()
+            .then_bytes(wire(&commands::begin_session(plan.kind)), [0x69, 0x85])
+            .then_bytes(wire(&commands::begin_record(&entry)), [0x9D, 0x01])
+            .then_bytes(wire(&commands::write_data(0, &data)), [0x9D, 0x01])
+            .then_bytes(wire(&commands::end_record()), [0x9D, 0x01])
+            .then_bytes(wire(&commands::abort()), [0x9D, 0x01]);
+        let mut ch = Channel::new(card);
+        let mut c = BackupClient::new(&mut ch);
+        let e = c
+            .push(&plan, &mut |_| Ok(data.clone()), &mut |_| {})
+            .unwrap_err();
+        assert!(matches!(e, BackupClientError::Card(_)), "{e}");
+        assert_eq!(e.sw(), Some(Sw::from_u16(0x6985)));
+        assert!(e.to_string().starts_with("BEGIN SESSION: 6985"), "{e}");
         ch.card().finish().unwrap();
     }
 
