@@ -18,10 +18,10 @@
 use std::fmt;
 use std::io;
 
-use simkit_core::apdu::Command;
+use simkit_core::apdu::{Command, Response};
 use simkit_core::backup::BackupError;
 use simkit_core::backup::commands::{
-    self, BackupStatus, INS_TABLE, ManifestPage, Passcode, SessionKind,
+    self, BackupStatus, INS_TABLE, ManifestDigest, ManifestPage, Passcode, SessionKind,
 };
 use simkit_core::backup::diff::{LocalRecord, incremental_plan, local_manifest};
 use simkit_core::backup::manifest::{Manifest, ManifestEntry, RecordId, digest};
@@ -33,6 +33,15 @@ use simkit_core::status::Sw;
 use crate::channel::Channel;
 use crate::error::CardError;
 use crate::transport::Card;
+
+/// Most record commands [`BackupClient::push`] has in flight at once (one batch).
+pub const PIPELINE_APDUS: usize = 64;
+/// Most command bytes in one batch: far below the loopback socket buffers, so a pipelining
+/// backend never blocks writing while the card's answers wait to be read.
+pub const PIPELINE_BYTES: usize = 256 * 1024;
+/// How many times [`BackupClient::push`] re-reads and sends again a record the card refused
+/// with `9D03` (its data changed while being sent, §6.2 step 4) before giving up.
+pub const MAX_RESENDS: usize = 3;
 
 /// How many times [`BackupClient::manifest`] restarts when the generation changes between pages
 /// before giving up (another host committing in a loop).
@@ -81,9 +90,20 @@ pub enum BackupClientError {
     #[error("record {0}: data read from the card does not match its manifest SHA-256")]
     ReadDigestMismatch(RecordId),
     /// The local data handed in for a record does not match the length or digest it was
-    /// planned with (the file changed after it was hashed).
-    #[error("record {0}: local data changed since it was hashed; run the backup again")]
+    /// declared with, also after re-reading it [`MAX_RESENDS`] times (push), or at all
+    /// ([`send_record`](BackupClient::send_record)).
+    #[error("record {0}: local data changed while it was being sent; run the backup again")]
     LocalChanged(RecordId),
+    /// The card refused one command of a record (or of its DELETE RECORD) during a push; the
+    /// session was aborted, the previous generation is intact.
+    #[error("record {id}: {source}")]
+    RecordRefused {
+        /// The record.
+        id: RecordId,
+        /// The refusal: the command and its status word with meaning.
+        #[source]
+        source: CardError,
+    },
     /// The local data of a record could not be read.
     #[error("record {id}: {source}")]
     Source {
@@ -110,7 +130,9 @@ impl BackupClientError {
     /// The status word, if the card refused a command.
     pub fn sw(&self) -> Option<Sw> {
         match self {
-            BackupClientError::Card(e) => e.sw(),
+            BackupClientError::Card(e) | BackupClientError::RecordRefused { source: e, .. } => {
+                e.sw()
+            }
             _ => None,
         }
     }
@@ -155,8 +177,13 @@ pub struct PushPlan {
     pub delete: Vec<RecordId>,
     /// Records already on the card unchanged (incremental only).
     pub unchanged: usize,
-    /// The manifest the card holds after the commit.
+    /// The manifest the card holds after the commit (with the planned digests; a record
+    /// re-read after `9D03` is committed with what was re-read, see
+    /// [`BackupClient::pushed_manifest`]).
     pub expected: Manifest,
+    /// The card's table the plan was made against, in card order (incremental only; empty
+    /// for a full plan): the start of the staging table (§3.4).
+    pub base: Vec<ManifestEntry>,
 }
 
 impl PushPlan {
@@ -177,6 +204,7 @@ pub struct BackupClient<'c, C: Card> {
     channel: &'c mut Channel<C>,
     reader: Transport,
     transport: Transport,
+    pushed: Option<CardManifest>,
 }
 
 impl<C: Card> fmt::Debug for BackupClient<'_, C> {
@@ -213,6 +241,7 @@ impl<'c, C: Card> BackupClient<'c, C> {
             channel,
             reader,
             transport: reader,
+            pushed: None,
         }
     }
 
@@ -383,6 +412,61 @@ impl<'c, C: Card> BackupClient<'c, C> {
             }));
         }
         Err(BackupClientError::ManifestUnstable)
+    }
+
+    /// §5.16 GET MANIFEST DIGEST: generation, record count and SHA-256 of the active table;
+    /// `None` when the store holds no generation (`9D05`).
+    ///
+    /// # Errors
+    /// [`CardError::Status`] (`6982`, `6D00` from an applet older than §5.16),
+    /// [`BackupClientError::Malformed`], transport errors.
+    pub fn manifest_digest(&mut self) -> Result<Option<ManifestDigest>, BackupClientError> {
+        let cmd = commands::get_manifest_digest();
+        match self.send(&cmd) {
+            Ok(data) => Ok(Some(
+                ManifestDigest::parse(&data).map_err(|e| malformed(&cmd, e))?,
+            )),
+            Err(e) if e.sw() == Some(Sw::StoreEmpty) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// §5.16 + §5.6 The card's manifest, from a kept copy when it is still the card's: GET
+    /// MANIFEST DIGEST, then `cache` is asked for the entries (card order) of a table with that
+    /// digest; when it has them and they hash to the card's digest they are the manifest,
+    /// otherwise (or when the applet predates §5.16: `6D00`) the manifest is read as by
+    /// [`manifest`](Self::manifest). A cache can be wrong without harm: its answer is checked.
+    ///
+    /// # Errors
+    /// Those of [`manifest_digest`](Self::manifest_digest) but `6D00`, and of
+    /// [`manifest`](Self::manifest).
+    pub fn manifest_cached(
+        &mut self,
+        cache: &mut dyn FnMut(&ManifestDigest) -> Option<Vec<ManifestEntry>>,
+    ) -> Result<Option<CardManifest>, BackupClientError> {
+        let digest = match self.manifest_digest() {
+            Ok(None) => return Ok(None),
+            Ok(Some(d)) => d,
+            Err(e) if e.sw() == Some(Sw::InsNotSupported) => return self.manifest(),
+            Err(e) => return Err(e),
+        };
+        if let Some(entries) = cache(&digest).filter(|e| digest.matches(e)) {
+            if let Ok(manifest) = Manifest::from_entries(entries.iter().cloned()) {
+                return Ok(Some(CardManifest {
+                    generation: digest.generation,
+                    entries,
+                    manifest,
+                }));
+            }
+        }
+        self.manifest()
+    }
+
+    /// The card's manifest after the last successful [`push`](Self::push), predicted from the
+    /// table order rules of §3.4 and the entries actually declared (re-read records included),
+    /// so that it can be kept for [`manifest_cached`](Self::manifest_cached); `None` before.
+    pub fn pushed_manifest(&self) -> Option<&CardManifest> {
+        self.pushed.as_ref()
     }
 
     /// §5.7 BEGIN SESSION, full or incremental on a base generation.
@@ -593,8 +677,31 @@ impl<'c, C: Card> BackupClient<'c, C> {
         local: &[LocalRecord],
         full: bool,
     ) -> Result<PushPlan, BackupClientError> {
-        let expected = local_manifest(local)?;
         let card = self.manifest()?;
+        Self::plan_against(local, full, card)
+    }
+
+    /// [`plan_push`](Self::plan_push) reading the card's manifest through
+    /// [`manifest_cached`](Self::manifest_cached): a kept copy saves the manifest read.
+    ///
+    /// # Errors
+    /// Those of [`plan_push`](Self::plan_push) and [`manifest_cached`](Self::manifest_cached).
+    pub fn plan_push_cached(
+        &mut self,
+        local: &[LocalRecord],
+        full: bool,
+        cache: &mut dyn FnMut(&ManifestDigest) -> Option<Vec<ManifestEntry>>,
+    ) -> Result<PushPlan, BackupClientError> {
+        let card = self.manifest_cached(cache)?;
+        Self::plan_against(local, full, card)
+    }
+
+    fn plan_against(
+        local: &[LocalRecord],
+        full: bool,
+        card: Option<CardManifest>,
+    ) -> Result<PushPlan, BackupClientError> {
+        let expected = local_manifest(local)?;
         match card {
             Some(card) if !full => {
                 let plan = incremental_plan(local, &card.manifest)?;
@@ -606,6 +713,7 @@ impl<'c, C: Card> BackupClient<'c, C> {
                     delete: plan.delete,
                     unchanged: plan.unchanged.len(),
                     expected,
+                    base: card.entries,
                 })
             }
             _ => Ok(PushPlan {
@@ -614,20 +722,31 @@ impl<'c, C: Card> BackupClient<'c, C> {
                 delete: Vec::new(),
                 unchanged: 0,
                 expected,
+                base: Vec::new(),
             }),
         }
     }
 
     /// §6.2 Runs a plan: BEGIN SESSION, DELETE RECORD for each removed record, each record to
     /// send, COMMIT. `source` gives a record's data; `progress` gets record bytes as the card
-    /// accepts them. On any error after BEGIN SESSION the session is aborted (the card keeps
-    /// its previous generation) and the error returned. Returns the new generation number, or
-    /// `None` when the plan needs no session.
+    /// accepts them. Returns the new generation number, or `None` when the plan needs no
+    /// session.
+    ///
+    /// The record commands are pipelined ([`Channel::transmit_batch`], at most
+    /// [`PIPELINE_APDUS`] commands or [`PIPELINE_BYTES`] per batch) and every status word is
+    /// checked in order. A record the card refuses with `9D03` (its data changed while being
+    /// sent) is re-read and sent again with the length and SHA-256 of what was re-read, at
+    /// most [`MAX_RESENDS`] times; a record whose data is not as long as planned is treated the
+    /// same way. Any other refusal stops the push with [`BackupClientError::RecordRefused`]
+    /// naming the record, the command and its status word. COMMIT goes only after every record
+    /// was accepted; on any error after BEGIN SESSION the session is aborted, so the card keeps
+    /// its previous generation.
     ///
     /// # Errors
     /// [`BackupClientError::Source`] when `source` fails, [`BackupClientError::LocalChanged`],
-    /// and the card's refusals (`9D02` capacity, `9D06` too many records, `6985` the card's
-    /// generation moved since the plan was made).
+    /// [`BackupClientError::RecordRefused`] (`9D02` capacity, `9D06` too many records, …), the
+    /// card's refusals of BEGIN SESSION (`6985`: the card's generation moved since the plan was
+    /// made) and COMMIT.
     pub fn push(
         &mut self,
         plan: &PushPlan,
@@ -637,35 +756,269 @@ impl<'c, C: Card> BackupClient<'c, C> {
         if !plan.needs_session() {
             return Ok(None);
         }
-        self.begin_session(plan.kind)?;
+        self.pushed = None;
         match self.push_in_session(plan, source, progress) {
-            Ok(generation) => Ok(Some(generation)),
+            Ok((generation, staged)) => {
+                self.pushed = predicted_table(plan, staged, generation);
+                Ok(Some(generation))
+            }
             Err(e) => {
-                // 9D02 / 9D06 already ended the session (9D01 then); the first error is the news.
+                // 9D02 / 9D06 already ended the session (9D01 then), a refused BEGIN SESSION
+                // never opened one; the first error is the news. After a BEGIN SESSION refused
+                // with 9D04 this discards whatever the pipelined records staged in the session
+                // that was open.
                 let _ = self.abort();
                 Err(e)
             }
         }
     }
 
+    /// Deletes, records, COMMIT; returns the generation and the entries staged, in the order
+    /// the card appended them.
     fn push_in_session(
         &mut self,
         plan: &PushPlan,
         source: &mut dyn FnMut(&ManifestEntry) -> io::Result<Vec<u8>>,
         progress: &mut dyn FnMut(u64),
-    ) -> Result<u32, BackupClientError> {
+    ) -> Result<(u32, Vec<ManifestEntry>), BackupClientError> {
+        // BEGIN SESSION has no Le: it goes in the first batch, ahead of the records; if the
+        // card refuses it, everything behind it is refused too (9D01) and nothing commits.
+        let mut batch = Batch::default();
+        batch.push(commands::begin_session(plan.kind), Step::Session, 0);
         for id in &plan.delete {
-            self.delete_record(id)?;
+            batch.push(commands::delete_record(id), Step::Delete(id.clone()), 0);
+            if batch.full() {
+                self.run_batch(&mut batch, progress)?;
+            }
         }
+
+        let mut staged = Vec::with_capacity(plan.send.len());
+        let mut resend = Vec::new();
         for entry in &plan.send {
-            let data = source(entry).map_err(|source| BackupClientError::Source {
-                id: entry.id(),
-                source,
-            })?;
-            self.send_record(entry, &data, progress)?;
+            let data = read_source(source, entry)?;
+            if data.len() as u64 == u64::from(entry.length) {
+                self.queue_record(&mut batch, entry, &data, progress, &mut staged, &mut resend)?;
+            } else {
+                // Changed since it was hashed: send what is there now, like after a 9D03.
+                resend.push(entry.clone());
+            }
         }
-        self.commit()
+        self.run_batch(&mut batch, progress)?
+            .collect_into(&mut staged, &mut resend);
+
+        // §6.2 step 4: re-read, re-hash, send again; a bounded number of rounds.
+        for _ in 0..MAX_RESENDS {
+            if resend.is_empty() {
+                break;
+            }
+            for entry in std::mem::take(&mut resend) {
+                let data = read_source(source, &entry)?;
+                let fresh = ManifestEntry::for_data(entry.category, entry.name.clone(), &data)?;
+                self.queue_record(
+                    &mut batch,
+                    &fresh,
+                    &data,
+                    &mut |_| {},
+                    &mut staged,
+                    &mut resend,
+                )?;
+            }
+            self.run_batch(&mut batch, &mut |_| {})?
+                .collect_into(&mut staged, &mut resend);
+        }
+        if let Some(entry) = resend.first() {
+            return Err(BackupClientError::LocalChanged(entry.id()));
+        }
+        Ok((self.commit()?, staged))
     }
+
+    /// Adds one record's commands to `batch`, running the batch whenever it is full.
+    fn queue_record(
+        &mut self,
+        batch: &mut Batch,
+        entry: &ManifestEntry,
+        data: &[u8],
+        progress: &mut dyn FnMut(u64),
+        staged: &mut Vec<ManifestEntry>,
+        resend: &mut Vec<ManifestEntry>,
+    ) -> Result<(), BackupClientError> {
+        batch.push(commands::begin_record(entry), Step::Begin(entry.id()), 0);
+        for chunk in write_plan(entry.length, &self.transport)? {
+            let mut cmds = commands::write_chunk(&chunk, data)?;
+            if cmds.len() > 1 {
+                // A chain (§7, short APDUs): each piece needs the previous one's 9000, or the
+                // card would read the next piece as a fresh WRITE DATA. Everything before it is
+                // answered first, then the pieces go one by one.
+                self.run_batch(batch, progress)?
+                    .collect_into(staged, resend);
+                for piece in &cmds {
+                    let answer = self.channel.transmit(piece)?;
+                    if answer.sw != Sw::Success || !answer.data.is_empty() {
+                        return Err(refused(Step::Write(entry.id()), piece, &answer));
+                    }
+                }
+                progress(u64::from(chunk.len));
+                continue;
+            }
+            if let Some(cmd) = cmds.pop() {
+                batch.push(cmd, Step::Write(entry.id()), u64::from(chunk.len));
+            }
+            if batch.full() {
+                self.run_batch(batch, progress)?
+                    .collect_into(staged, resend);
+            }
+        }
+        batch.push(commands::end_record(), Step::End(entry.clone()), 0);
+        if batch.full() {
+            self.run_batch(batch, progress)?
+                .collect_into(staged, resend);
+        }
+        Ok(())
+    }
+
+    /// Sends the batch and checks every answer in order: `9000` goes on (progress, staged
+    /// records), `9D03` to END RECORD marks the record for re-sending (the card discarded it;
+    /// the session goes on), anything else is the error.
+    fn run_batch(
+        &mut self,
+        batch: &mut Batch,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<BatchOutcome, BackupClientError> {
+        let mut outcome = BatchOutcome::default();
+        if batch.cmds.is_empty() {
+            return Ok(outcome);
+        }
+        let cmds = std::mem::take(&mut batch.cmds);
+        let steps = std::mem::take(&mut batch.steps);
+        batch.bytes = 0;
+        let answers = self.channel.transmit_batch(&cmds)?;
+        for ((cmd, (step, n)), answer) in cmds.iter().zip(steps).zip(answers) {
+            match (answer.sw, step) {
+                (Sw::Success, Step::End(entry)) if answer.data.is_empty() => {
+                    outcome.staged.push(entry);
+                }
+                (Sw::Success, _) if answer.data.is_empty() => progress(n),
+                (Sw::DigestMismatch, Step::End(entry)) => outcome.resend.push(entry),
+                (_, step) => return Err(refused(step, cmd, &answer)),
+            }
+        }
+        Ok(outcome)
+    }
+}
+
+/// What a batched command belongs to.
+#[derive(Debug)]
+enum Step {
+    Session,
+    Delete(RecordId),
+    Begin(RecordId),
+    Write(RecordId),
+    End(ManifestEntry),
+}
+
+impl Step {
+    /// The record a command belongs to; none for BEGIN SESSION.
+    fn id(self) -> Option<RecordId> {
+        match self {
+            Step::Delete(id) | Step::Begin(id) | Step::Write(id) => Some(id),
+            Step::End(entry) => Some(entry.id()),
+            Step::Session => None,
+        }
+    }
+}
+
+/// Commands waiting to be sent together, each with its step and the record bytes it carries
+/// (reported as progress once accepted).
+#[derive(Debug, Default)]
+struct Batch {
+    cmds: Vec<Command>,
+    steps: Vec<(Step, u64)>,
+    bytes: usize,
+}
+
+impl Batch {
+    fn push(&mut self, cmd: Command, step: Step, progress: u64) {
+        self.bytes += cmd.data.len() + 9;
+        self.cmds.push(cmd);
+        self.steps.push((step, progress));
+    }
+
+    fn full(&self) -> bool {
+        self.cmds.len() >= PIPELINE_APDUS || self.bytes >= PIPELINE_BYTES
+    }
+}
+
+/// The records a batch staged and those the card refused with `9D03`.
+#[derive(Debug, Default)]
+struct BatchOutcome {
+    staged: Vec<ManifestEntry>,
+    resend: Vec<ManifestEntry>,
+}
+
+impl BatchOutcome {
+    fn collect_into(self, staged: &mut Vec<ManifestEntry>, resend: &mut Vec<ManifestEntry>) {
+        staged.extend(self.staged);
+        resend.extend(self.resend);
+    }
+}
+
+fn read_source(
+    source: &mut dyn FnMut(&ManifestEntry) -> io::Result<Vec<u8>>,
+    entry: &ManifestEntry,
+) -> Result<Vec<u8>, BackupClientError> {
+    source(entry).map_err(|source| BackupClientError::Source {
+        id: entry.id(),
+        source,
+    })
+}
+
+/// The error for a record command answered with anything but a bare `9000`.
+fn refused(step: Step, cmd: &Command, answer: &Response) -> BackupClientError {
+    let source = if answer.sw == Sw::Success {
+        CardError::UnexpectedResponse {
+            command: name(cmd.ins),
+            expected: "0",
+            got: answer.data.len(),
+        }
+    } else {
+        CardError::Status {
+            sw: answer.sw,
+            command: name(cmd.ins),
+        }
+    };
+    match step.id() {
+        Some(id) => BackupClientError::RecordRefused { id, source },
+        None => BackupClientError::Card(source),
+    }
+}
+
+/// The card's table after a commit of `plan` that staged `staged` in this order (§3.4): a full
+/// session's starts empty, an incremental one's as the base without the deleted records; each
+/// staged record replaces an entry of its id and is appended.
+fn predicted_table(
+    plan: &PushPlan,
+    staged: Vec<ManifestEntry>,
+    generation: u32,
+) -> Option<CardManifest> {
+    let mut entries: Vec<ManifestEntry> = match plan.kind {
+        SessionKind::Full => Vec::new(),
+        SessionKind::Incremental { .. } => plan
+            .base
+            .iter()
+            .filter(|e| !plan.delete.contains(&e.id()))
+            .cloned()
+            .collect(),
+    };
+    for entry in staged {
+        entries.retain(|e| e.category != entry.category || e.name != entry.name);
+        entries.push(entry);
+    }
+    let manifest = Manifest::from_entries(entries.iter().cloned()).ok()?;
+    Some(CardManifest {
+        generation,
+        entries,
+        manifest,
+    })
 }
 
 #[cfg(test)]
@@ -783,6 +1136,14 @@ mod tests {
         let mut got = 0;
         assert_eq!(c.read_record(&ui.0, &mut |n| got += n).unwrap(), ui.1);
         assert_eq!(got, 300);
+        // Step 30: the digest of the table read in step 25 — a kept copy is recognised.
+        let d = c.manifest_digest().unwrap().unwrap();
+        assert_eq!((d.generation, d.count), (2, 2));
+        assert!(d.matches(&m.entries));
+        assert!(
+            !d.matches(&[ui.0.clone(), carrier.0.clone()]),
+            "order counts"
+        );
         ch.card().finish().unwrap();
     }
 
@@ -890,6 +1251,9 @@ mod tests {
                 [0x90, 0x00],
             )
             .then_bytes(wire(&commands::begin_record(&entry)), [0x9D, 0x02])
+            // Pipelined behind the refused BEGIN RECORD: sent, refused in turn, ignored.
+            .then_bytes(wire(&commands::write_data(0, &data)), [0x9D, 0x01])
+            .then_bytes(wire(&commands::end_record()), [0x9D, 0x01])
             .then_bytes(wire(&commands::abort()), [0x9D, 0x01])
             .then_bytes(
                 wire(&commands::read_data(&entry.id(), 0, 10)),
@@ -910,13 +1274,14 @@ mod tests {
             delete: vec![],
             unchanged: 0,
             expected: Manifest::from_entries([entry.clone()]).unwrap(),
+            base: vec![],
         };
         let e = c
             .push(&plan, &mut |_| Ok(data.clone()), &mut |_| {})
             .unwrap_err();
         assert_eq!(
             e.to_string(),
-            "BEGIN RECORD: 9D02 store capacity exceeded; previous generation kept"
+            "record keys/k: BEGIN RECORD: 9D02 store capacity exceeded; previous generation kept"
         );
         assert!(matches!(
             c.read_record(&entry, &mut |_| {}).unwrap_err(),
@@ -935,6 +1300,133 @@ mod tests {
             c.send_record(&entry, &[1u8; 9], &mut |_| {}).unwrap_err(),
             BackupClientError::LocalChanged(_)
         ));
+        ch.card().finish().unwrap();
+    }
+
+    fn plan_of(entries: &[ManifestEntry]) -> PushPlan {
+        PushPlan {
+            kind: SessionKind::Full,
+            send: entries.to_vec(),
+            delete: vec![],
+            unchanged: 0,
+            expected: Manifest::from_entries(entries.iter().cloned()).unwrap(),
+            base: vec![],
+        }
+    }
+
+    /// A card that answers 9D03 to every END RECORD: the record is re-read and re-sent
+    /// MAX_RESENDS times, then the push fails naming it, and the session is aborted.
+    #[test]
+    fn digest_mismatch_is_retried_a_bounded_number_of_times() {
+        let data = vec![5u8; 10];
+        let entry =
+            ManifestEntry::for_data(Category::Keys, RecordName::new("k").unwrap(), &data).unwrap();
+        let mut card = ScriptedCard::empty().then_bytes(
+            wire(&commands::begin_session(SessionKind::Full)),
+            [0x90, 0x00],
+        );
+        for _ in 0..=MAX_RESENDS {
+            card = card
+                .then_bytes(wire(&commands::begin_record(&entry)), [0x90, 0x00])
+                .then_bytes(wire(&commands::write_data(0, &data)), [0x90, 0x00])
+                .then_bytes(wire(&commands::end_record()), [0x9D, 0x03]);
+        }
+        card = card.then_bytes(wire(&commands::abort()), [0x90, 0x00]);
+        let mut ch = Channel::new(card);
+        let mut c = BackupClient::new(&mut ch);
+        let mut reads = 0;
+        let e = c
+            .push(
+                &plan_of(std::slice::from_ref(&entry)),
+                &mut |_| {
+                    reads += 1;
+                    Ok(data.clone())
+                },
+                &mut |_| {},
+            )
+            .unwrap_err();
+        assert!(matches!(e, BackupClientError::LocalChanged(_)), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "record keys/k: local data changed while it was being sent; run the backup again"
+        );
+        assert_eq!(reads, 1 + MAX_RESENDS);
+        assert!(c.pushed_manifest().is_none());
+        ch.card().finish().unwrap();
+    }
+
+    /// BEGIN SESSION travels in the first batch: refused (the card's generation moved), it is
+    /// reported as itself, the records behind it were refused too, nothing commits.
+    #[test]
+    fn refused_begin_session_is_reported_as_itself() {
+        let data = vec![1u8; 4];
+        let entry =
+            ManifestEntry::for_data(Category::Keys, RecordName::new("k").unwrap(), &data).unwrap();
+        let mut plan = plan_of(std::slice::from_ref(&entry));
+        plan.kind = SessionKind::Incremental { base_generation: 7 };
+        let card = ScriptedCard::empty()
+            .then_bytes(wire(&commands::begin_session(plan.kind)), [0x69, 0x85])
+            .then_bytes(wire(&commands::begin_record(&entry)), [0x9D, 0x01])
+            .then_bytes(wire(&commands::write_data(0, &data)), [0x9D, 0x01])
+            .then_bytes(wire(&commands::end_record()), [0x9D, 0x01])
+            .then_bytes(wire(&commands::abort()), [0x9D, 0x01]);
+        let mut ch = Channel::new(card);
+        let mut c = BackupClient::new(&mut ch);
+        let e = c
+            .push(&plan, &mut |_| Ok(data.clone()), &mut |_| {})
+            .unwrap_err();
+        assert!(matches!(e, BackupClientError::Card(_)), "{e}");
+        assert_eq!(e.sw(), Some(Sw::from_u16(0x6985)));
+        assert!(e.to_string().starts_with("BEGIN SESSION: 6985"), "{e}");
+        ch.card().finish().unwrap();
+    }
+
+    /// A WRITE DATA refused in the middle of a batch: the rest of the batch was already on its
+    /// way (and is refused in turn), the error names the record and the status word, ABORT
+    /// follows, COMMIT never goes.
+    #[test]
+    fn refusal_in_the_middle_of_a_batch_names_the_record() {
+        let records: Vec<(ManifestEntry, Vec<u8>)> = (0..3u8)
+            .map(|i| {
+                let data = vec![i; 20];
+                let name = RecordName::new(&format!("r{i}")).unwrap();
+                (
+                    ManifestEntry::for_data(Category::Other, name, &data).unwrap(),
+                    data,
+                )
+            })
+            .collect();
+        let mut card = ScriptedCard::empty().then_bytes(
+            wire(&commands::begin_session(SessionKind::Full)),
+            [0x90, 0x00],
+        );
+        for (i, (entry, data)) in records.iter().enumerate() {
+            let write = if i == 1 { [0x6A, 0x80] } else { [0x90, 0x00] };
+            let end = if i == 1 { [0x9D, 0x08] } else { [0x90, 0x00] };
+            let begin = if i == 2 { [0x9D, 0x04] } else { [0x90, 0x00] };
+            card = card
+                .then_bytes(wire(&commands::begin_record(entry)), begin)
+                .then_bytes(wire(&commands::write_data(0, data)), write)
+                .then_bytes(wire(&commands::end_record()), end);
+        }
+        card = card.then_bytes(wire(&commands::abort()), [0x90, 0x00]);
+        let mut ch = Channel::new(card);
+        let mut c = BackupClient::new(&mut ch);
+        let entries: Vec<_> = records.iter().map(|(e, _)| e.clone()).collect();
+        let mut progress = 0;
+        let e = c
+            .push(
+                &plan_of(&entries),
+                &mut |e| Ok(records.iter().find(|(x, _)| x == e).unwrap().1.clone()),
+                &mut |n| progress += n,
+            )
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "record other/r1: WRITE DATA: 6A80 incorrect parameters in the command data field"
+        );
+        assert_eq!(e.sw(), Some(Sw::from_u16(0x6A80)));
+        assert_eq!(progress, 20, "only r0's bytes were accepted");
         ch.card().finish().unwrap();
     }
 

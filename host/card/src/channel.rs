@@ -274,6 +274,91 @@ impl<C: Card> Channel<C> {
         }
     }
 
+    /// Sends several commands and returns their complete responses in order, whatever their
+    /// status words: the result is what calling [`transmit`](Self::transmit) on each would give,
+    /// but commands that need no follow-up are handed to [`Card::transmit_batch`] together, so
+    /// a backend that pipelines (the jCardSim card host) pays one round trip per batch.
+    ///
+    /// Which commands are pipelined: those **without Le** (Ne = 0) that **fit in one APDU**.
+    /// Everything else is sent on its own with [`transmit`](Self::transmit), after the
+    /// commands before it have been answered:
+    ///
+    /// - a command with Le may be answered `61xx` / `6Cxx`, and GET RESPONSE or the re-issue
+    ///   must follow it at once, before any later command reaches the card;
+    /// - the pieces of a chain depend on each other's `9000`: if the card refused one, it would
+    ///   read the next piece as a fresh command (a WRITE DATA whose first data bytes become its
+    ///   offset), so a chain is sent piece by piece, stopping at the first refusal.
+    ///
+    /// A `61xx` / `6Cxx` answer to a pipelined command (which expected no data) is returned as
+    /// it came, for the caller to report as a status word. In raw mode nothing is special:
+    /// every command goes through the batch as one APDU.
+    ///
+    /// Every command is sent whatever the card answered to the earlier ones: use it only for
+    /// commands that do not depend on earlier answers, and check every status word.
+    ///
+    /// # Errors
+    /// The first transport or encoding error ends the call (later commands of a pipelined group
+    /// may have been processed); the errors of [`transmit`](Self::transmit).
+    pub fn transmit_batch(&mut self, cmds: &[Command]) -> Result<Vec<Response>, CardError> {
+        let mut out = Vec::with_capacity(cmds.len());
+        let max = if self.extended_length {
+            MAX_EXTENDED_DATA
+        } else {
+            MAX_SHORT_DATA
+        };
+        let mut group: Vec<Vec<u8>> = Vec::new();
+        for cmd in cmds {
+            if self.raw || (cmd.le.is_none() && cmd.data.len() <= max) {
+                let encoding = if self.extended_length {
+                    LengthEncoding::Auto
+                } else {
+                    LengthEncoding::Short
+                };
+                group.push(cmd.to_bytes(encoding)?);
+            } else {
+                self.flush_group(&mut group, &mut out)?;
+                out.push(self.transmit(cmd)?);
+            }
+        }
+        self.flush_group(&mut group, &mut out)?;
+        Ok(out)
+    }
+
+    /// Sends a pipelined group through [`Card::transmit_batch`], traces it and empties it.
+    fn flush_group(
+        &mut self,
+        group: &mut Vec<Vec<u8>>,
+        out: &mut Vec<Response>,
+    ) -> Result<(), CardError> {
+        if group.is_empty() {
+            return Ok(());
+        }
+        let start = Instant::now();
+        let answers = self.card.transmit_batch(group)?;
+        // The batch is timed as a whole; each exchange gets its share.
+        let each = start.elapsed() / u32::try_from(group.len()).unwrap_or(u32::MAX);
+        for (command, bytes) in group.iter().zip(&answers) {
+            if let Some(hook) = self.trace.as_mut() {
+                hook(&Exchange {
+                    kind: ExchangeKind::Command,
+                    command,
+                    response: bytes,
+                    elapsed: each,
+                });
+            }
+            out.push(Response::parse(bytes)?);
+        }
+        if answers.len() != group.len() {
+            // A backend that answers fewer APDUs than it was given is broken.
+            return Err(CardError::Transport(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the card answered fewer APDUs than the batch held",
+            )));
+        }
+        group.clear();
+        Ok(())
+    }
+
     /// Sends `cmd`, as a chain when it is too long for one APDU; returns the last response,
     /// or the first non-`9000` answer to a piece (the card refused the chain).
     fn send_chained(&mut self, cmd: &Command, kind: ExchangeKind) -> Result<Response, CardError> {
@@ -357,6 +442,88 @@ mod tests {
 
     fn hex(b: &[u8]) -> String {
         simkit_core::hexutil::to_hex(b)
+    }
+
+    /// A card that records how [`Card::transmit_batch`] was called (sizes of the batches).
+    struct Batching {
+        inner: ScriptedCard,
+        batches: Vec<usize>,
+    }
+
+    impl Card for Batching {
+        fn transmit_raw(&mut self, apdu: &[u8]) -> Result<Vec<u8>, CardError> {
+            self.inner.transmit_raw(apdu)
+        }
+        fn transmit_batch(&mut self, apdus: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, CardError> {
+            self.batches.push(apdus.len());
+            apdus.iter().map(|a| self.inner.transmit_raw(a)).collect()
+        }
+        fn reset(&mut self) -> Result<crate::transport::Atr, CardError> {
+            self.inner.reset()
+        }
+        fn atr(&self) -> &crate::transport::Atr {
+            self.inner.atr()
+        }
+    }
+
+    /// Le-less one-APDU commands go together; a command with Le (answered 61xx here) and a
+    /// chain are sent on their own, with GET RESPONSE right after the command and the chain
+    /// stopped at the refused piece.
+    #[test]
+    fn batch_pipelines_only_commands_without_follow_up() {
+        let long = data(300);
+        let p1 = format!("90E80000 FF {}", hex(&long[..255]));
+        let card = ScriptedCard::new([
+            ("80E80000 01 01", "9000"),
+            ("80E80000 01 02", "6A80"),
+            ("80CA0000 00", "AA 6101"),
+            ("80C00000 01", "BB 9000"),
+            ("80E80000 01 03", "9000"),
+            (p1.as_str(), "9D04"),
+            ("80E80000 01 04", "6101"),
+        ]);
+        let mut ch = Channel::new(Batching {
+            inner: card,
+            batches: Vec::new(),
+        });
+        ch.set_extended_length(false);
+        let recorder = TraceRecorder::new();
+        ch.set_trace(recorder.hook());
+        let put = |b: u8| Command::new(0x80, 0xE8, 0, 0).data([b]);
+        let cmds = [
+            put(1),
+            put(2),
+            Command::new(0x80, 0xCA, 0, 0).le(256),
+            put(3),
+            Command::new(0x80, 0xE8, 0, 0).data(long),
+            put(4),
+        ];
+        let r = ch.transmit_batch(&cmds).unwrap();
+        let sws: Vec<u16> = r.iter().map(|x| x.sw.to_u16()).collect();
+        assert_eq!(sws, [0x9000, 0x6A80, 0x9000, 0x9000, 0x9D04, 0x6101]);
+        assert_eq!(r[2].data, [0xAA, 0xBB]);
+        // The refused first piece ended the chain: its second piece was never sent.
+        assert_eq!(ch.card().batches, [2, 1, 1]);
+        ch.card().inner.finish().unwrap();
+        assert_eq!(recorder.exchanges().len(), 7);
+    }
+
+    #[test]
+    fn batch_in_raw_mode_sends_everything_together() {
+        let mut ch = Channel::new(Batching {
+            inner: ScriptedCard::new([("80CA0000 00", "AA 6101"), ("80E80000 01 01", "9000")]),
+            batches: Vec::new(),
+        });
+        ch.set_raw(true);
+        let r = ch
+            .transmit_batch(&[
+                Command::new(0x80, 0xCA, 0, 0).le(256),
+                Command::new(0x80, 0xE8, 0, 0).data([1]),
+            ])
+            .unwrap();
+        assert_eq!(r[0].sw, Sw::MoreAvailable(1));
+        assert_eq!(ch.card().batches, [2]);
+        ch.card().inner.finish().unwrap();
     }
 
     #[test]

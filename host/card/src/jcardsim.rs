@@ -40,6 +40,9 @@ pub const JAR_BUILD_COMMAND: &str = "mvn -B -q -f applets/pom.xml package -Dskip
 pub const JAR_IN_WORKSPACE: &str = "applets/card-host/target/simkit-card-host.jar";
 /// The jar's file name (also looked for next to the executable).
 pub const JAR_NAME: &str = "simkit-card-host.jar";
+/// Commands in flight at once in [`Card::transmit_batch`] (the most
+/// [`JcardsimCard::transmit_pipelined`] allows).
+pub const BATCH_WINDOW: usize = 64;
 /// Default time to wait for a starting host to announce its port (JVM start on a busy CI
 /// machine can take seconds).
 pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -446,6 +449,15 @@ impl Card for JcardsimCard {
     }
 
     /// RESET (warm reset; powers a powered-off card on).
+    /// Pipelined through [`transmit_pipelined`](JcardsimCard::transmit_pipelined) with
+    /// [`BATCH_WINDOW`] commands in flight; the first per-APDU error is returned (the card has
+    /// processed the whole batch by then).
+    fn transmit_batch(&mut self, apdus: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, CardError> {
+        self.transmit_pipelined(apdus, BATCH_WINDOW)?
+            .into_iter()
+            .collect()
+    }
+
     fn reset(&mut self) -> Result<Atr, CardError> {
         self.atr = Atr::new(self.request(Op::Reset, &[])?);
         Ok(self.atr.clone())

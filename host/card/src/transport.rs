@@ -71,6 +71,21 @@ pub trait Card {
     /// ([`CardError::PowerLost`], [`CardError::PoweredOff`], [`CardError::CardHost`]).
     fn transmit_raw(&mut self, apdu: &[u8]) -> Result<Vec<u8>, CardError>;
 
+    /// Sends `apdus` in order and returns their responses in order, as if each were sent with
+    /// [`transmit_raw`](Card::transmit_raw) — which is what the default does, one after the
+    /// other. A backend that can keep several commands in flight (the jCardSim card host)
+    /// overrides it to pay the round trip once per batch instead of once per APDU.
+    ///
+    /// Every APDU is sent whatever the card answers to the earlier ones: only callers whose
+    /// commands do not depend on earlier responses may use it (and must check every status
+    /// word). Like `transmit_raw` it interprets nothing.
+    ///
+    /// # Errors
+    /// The first error of any APDU; later APDUs of the batch may have been processed by then.
+    fn transmit_batch(&mut self, apdus: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, CardError> {
+        apdus.iter().map(|a| self.transmit_raw(a)).collect()
+    }
+
     /// Warm-resets the card and returns its ATR (which [`atr`](Card::atr) then also returns).
     ///
     /// Side effects: the selected applet is deselected without its `deselect()` running,
@@ -233,6 +248,9 @@ impl<C: Card + ?Sized> Card for &mut C {
     fn transmit_raw(&mut self, apdu: &[u8]) -> Result<Vec<u8>, CardError> {
         (**self).transmit_raw(apdu)
     }
+    fn transmit_batch(&mut self, apdus: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, CardError> {
+        (**self).transmit_batch(apdus)
+    }
     fn reset(&mut self) -> Result<Atr, CardError> {
         (**self).reset()
     }
@@ -250,6 +268,9 @@ impl<C: Card + ?Sized> Card for &mut C {
 impl<C: Card + ?Sized> Card for Box<C> {
     fn transmit_raw(&mut self, apdu: &[u8]) -> Result<Vec<u8>, CardError> {
         (**self).transmit_raw(apdu)
+    }
+    fn transmit_batch(&mut self, apdus: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, CardError> {
+        (**self).transmit_batch(apdus)
     }
     fn reset(&mut self) -> Result<Atr, CardError> {
         (**self).reset()

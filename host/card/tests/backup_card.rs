@@ -320,7 +320,7 @@ fn capacity_overflow_keeps_the_previous_generation() {
     assert_eq!(e.sw(), Some(Sw::CapacityExceeded), "{e}");
     assert_eq!(
         e.to_string(),
-        "BEGIN RECORD: 9D02 store capacity exceeded; previous generation kept"
+        "record user-data/c: BEGIN RECORD: 9D02 store capacity exceeded; previous generation kept"
     );
     // An incremental one too big for the free space.
     let mut more = gen1.clone();
@@ -386,4 +386,168 @@ fn changed_passcodes_take_effect_and_keep_the_data() {
     assert_eq!(e.tries_left(), Some(2), "{e}");
     c.verify(Passcode::Reprovisioning, b"13579").unwrap();
     assert_eq!(read_all(&mut c), tree);
+}
+
+/// Sixty small records pipelined in one batch; the card runs out of room at the 41st. The push
+/// names that record and its status word, aborts, and the previous generation is untouched —
+/// including the 40 records staged before the refusal and the commands sent behind it.
+#[test]
+fn failure_in_the_middle_of_a_pipelined_batch_commits_nothing() {
+    let mut ch = card(params(7_900, 128));
+    setup(&mut ch);
+    let mut gen1 = Tree::new();
+    gen1.insert((Category::Keys, "a".into()), bytes(1_000, 1));
+    let mut c = client(&mut ch, false);
+    assert_eq!(push(&mut c, &gen1, false).unwrap(), Some(1));
+
+    let mut many = gen1.clone();
+    for i in 0..60 {
+        many.insert((Category::UserData, format!("r{i:02}")), bytes(170, i));
+    }
+    // 1000 + 40 × 170 = 7800 fits in 7900; the 41st record (r40) does not.
+    let trace = TraceRecorder::new();
+    c.channel().set_trace(trace.hook());
+    let e = push(&mut c, &many, false).unwrap_err();
+    assert_eq!(e.sw(), Some(Sw::CapacityExceeded), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "record user-data/r40: BEGIN RECORD: 9D02 store capacity exceeded; previous generation kept"
+    );
+    let sent = trace.take();
+    // The commands queued behind the refusal reached the card (pipelined) and were refused.
+    let after: Vec<u16> = sent
+        .iter()
+        .skip_while(|x| !x.response.ends_with(&[0x9D, 0x02]))
+        .skip(1)
+        .map(|x| {
+            u16::from_be_bytes([
+                x.response[x.response.len() - 2],
+                x.response[x.response.len() - 1],
+            ])
+        })
+        .collect();
+    assert!(after.len() > 3, "{after:?}");
+    assert!(after.iter().all(|&sw| sw == 0x9D01), "{after:X?}");
+    // No COMMIT was sent.
+    assert!(sent.iter().all(|x| x.command[1] != 0x40));
+    c.channel().clear_trace();
+
+    let s = c.status().unwrap();
+    assert_eq!((s.generation, s.used, s.record_count), (1, 1_000, 1));
+    c.verify(Passcode::Reprovisioning, REPROVISIONING).unwrap();
+    assert_eq!(read_all(&mut c), gen1);
+}
+
+/// §6.2 step 4: a record whose file changed after it was hashed (same length, other bytes) is
+/// refused with 9D03, re-read and sent again with what was re-read; the commit holds the new
+/// content and the predicted manifest is the card's.
+#[test]
+fn digest_mismatch_rereads_and_resends_the_record() {
+    let mut ch = card(params(65_536, 16));
+    setup(&mut ch);
+    let mut tree = Tree::new();
+    tree.insert((Category::UserData, "a".into()), bytes(500, 1));
+    tree.insert((Category::UserData, "b".into()), bytes(700, 2));
+    tree.insert((Category::UserData, "c".into()), bytes(900, 3));
+    let mut c = client(&mut ch, false);
+    let plan = c.plan_push(&local(&tree), false).unwrap();
+    // The file of "b" changes between the plan and the send.
+    let mut changed = tree.clone();
+    changed.insert((Category::UserData, "b".into()), bytes(700, 99));
+    let mut reads = 0;
+    let trace = TraceRecorder::new();
+    c.channel().set_trace(trace.hook());
+    let generation = c
+        .push(
+            &plan,
+            &mut |e| {
+                reads += 1;
+                Ok(changed[&(e.category, e.name.as_str().to_owned())].clone())
+            },
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(generation, Some(1));
+    assert_eq!(reads, 4, "b read twice");
+    let mismatches = trace
+        .take()
+        .iter()
+        .filter(|x| x.response.ends_with(&[0x9D, 0x03]))
+        .count();
+    assert_eq!(mismatches, 1);
+    c.channel().clear_trace();
+    let card = c.manifest().unwrap().unwrap();
+    assert_eq!(Some(&card), c.pushed_manifest());
+    c.verify(Passcode::Reprovisioning, REPROVISIONING).unwrap();
+    assert_eq!(read_all(&mut c), changed);
+
+    // A file that also changes length is re-read the same way.
+    let mut grown = changed.clone();
+    grown.insert((Category::UserData, "c".into()), bytes(950, 4));
+    let mut next = changed.clone();
+    next.insert((Category::UserData, "c".into()), bytes(901, 5));
+    let plan = c.plan_push(&local(&next), false).unwrap();
+    assert_eq!(plan.send.len(), 1);
+    c.push(
+        &plan,
+        &mut |e| Ok(grown[&(e.category, e.name.as_str().to_owned())].clone()),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(read_all(&mut c), grown);
+}
+
+/// §5.16: after a push the client knows the card's table; the next plan with that copy sends
+/// GET MANIFEST DIGEST instead of reading the manifest, and a wrong copy is caught.
+#[test]
+fn a_kept_manifest_saves_the_manifest_read() {
+    let mut ch = card(params(65_536, 128));
+    setup(&mut ch);
+    let mut tree = Tree::new();
+    for i in 0..50 {
+        tree.insert((Category::Other, format!("record-{i:02}")), bytes(100, i));
+    }
+    let mut c = client(&mut ch, false);
+    assert_eq!(push(&mut c, &tree, false).unwrap(), Some(1));
+    let kept = c.pushed_manifest().unwrap().clone();
+    assert_eq!(Some(kept.clone()), c.manifest().unwrap());
+    let d = c.manifest_digest().unwrap().unwrap();
+    assert_eq!((d.generation, d.count), (1, 50));
+    assert!(d.matches(&kept.entries));
+
+    tree.insert((Category::Other, "record-07".into()), bytes(100, 1000));
+    let trace = TraceRecorder::new();
+    c.channel().set_trace(trace.hook());
+    let mut asked = 0;
+    let plan = c
+        .plan_push_cached(&local(&tree), false, &mut |digest| {
+            asked += 1;
+            (digest.digest == d.digest).then(|| kept.entries.clone())
+        })
+        .unwrap();
+    assert_eq!(asked, 1);
+    assert_eq!(plan.send.len(), 1);
+    let ins: Vec<u8> = trace.take().iter().map(|x| x.command[1]).collect();
+    assert_eq!(ins, [0x48], "only GET MANIFEST DIGEST");
+    c.push(
+        &plan,
+        &mut |e| Ok(tree[&(e.category, e.name.as_str().to_owned())].clone()),
+        &mut |_| {},
+    )
+    .unwrap();
+    // The replaced record moved to the end of the card's table (§3.4); the prediction knows.
+    let predicted = c.pushed_manifest().unwrap().clone();
+    assert_eq!(predicted.entries.last().unwrap().name.as_str(), "record-07");
+    assert_eq!(Some(predicted.clone()), c.manifest().unwrap());
+
+    // A copy that is not the card's (the old one) is refused: the manifest is read.
+    trace.take();
+    let m = c
+        .manifest_cached(&mut |_| Some(kept.entries.clone()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(m, predicted);
+    let ins: Vec<u8> = trace.take().iter().map(|x| x.command[1]).collect();
+    assert_eq!(ins[0], 0x48);
+    assert!(ins[1..].iter().all(|&i| i == 0x34), "{ins:X?}");
 }

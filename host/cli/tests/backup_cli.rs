@@ -268,6 +268,11 @@ fn passcodes_push_restore_verify_auto_erase() {
         "{a}"
     );
     assert_eq!(a["sent"].as_array().unwrap().len(), 1);
+    // The card's table is kept beside DIR for the next run (applet-spec §5.16).
+    assert_eq!(
+        cached_entries(&tmp.path().join("device.simkit-manifest")).len(),
+        7
+    );
 
     // Change the pairing passcode; the old one is now wrong and uses a try.
     run(with(
@@ -294,6 +299,84 @@ fn passcodes_push_restore_verify_auto_erase() {
     json(&card, &["backup", "erase", "--yes"]);
     let s = json(&card, &["backup", "status"]);
     assert_eq!(s["state"], "unset");
+}
+
+/// The entries of a manifest cache file (entries concatenated in card order).
+fn cached_entries(path: &Path) -> Vec<simkit_core::backup::manifest::ManifestEntry> {
+    let bytes = fs::read(path).unwrap();
+    let mut rest = bytes.as_slice();
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let (e, tail) = simkit_core::backup::manifest::ManifestEntry::parse(rest).unwrap();
+        out.push(e);
+        rest = tail;
+    }
+    out
+}
+
+/// `push --manifest-cache`: the table is kept after each push; a damaged or stale file costs
+/// nothing but the manifest read.
+#[test]
+fn push_keeps_the_manifest_in_a_cache_file() {
+    let (_host, card) = host();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("device");
+    tree(&src);
+    let src_s = src.to_str().unwrap();
+    let cache = tmp.path().join("manifest.bin");
+    let cache_s = cache.to_str().unwrap();
+    json(
+        &card,
+        &[
+            "backup",
+            "passcode",
+            "set",
+            "--passcode-env",
+            "BK_PAIRING",
+            "--reprovisioning-env",
+            "BK_REPROV",
+        ],
+    );
+    let push = |extra: &[&str]| {
+        let mut args = vec!["backup", "push", src_s, "--passcode-env", "BK_PAIRING"];
+        args.extend_from_slice(&["--manifest-cache", cache_s]);
+        args.extend_from_slice(extra);
+        json(&card, &args)
+    };
+    let r = push(&[]);
+    assert_eq!(r["session"], "full");
+    let first = cached_entries(&cache);
+    assert_eq!(first.len(), 6);
+
+    // A changed record: incremental, planned from the kept table; the cache follows.
+    write(&src, "keys/k", b"\x01\x02");
+    let r = push(&[]);
+    assert_eq!(
+        (r["session"].as_str(), r["sent"].as_array().unwrap().len()),
+        (Some("incremental"), 1)
+    );
+    let second = cached_entries(&cache);
+    assert_eq!(second.len(), 6);
+    assert_ne!(first, second);
+    assert_eq!(
+        second.last().unwrap().name.as_str(),
+        "k",
+        "replaced records move to the end"
+    );
+
+    // A damaged cache file: the manifest is read instead, the push is right, the file repaired.
+    fs::write(&cache, b"not a manifest").unwrap();
+    write(&src, "keys/k", b"\x03");
+    let r = push(&[]);
+    assert_eq!(
+        (r["session"].as_str(), r["sent"].as_array().unwrap().len()),
+        (Some("incremental"), 1)
+    );
+    assert_eq!(cached_entries(&cache).len(), 6);
+    // Nothing changed: no session, the file still holds the card's table.
+    let r = push(&[]);
+    assert_eq!(r["session"], serde_json::Value::Null);
+    assert_eq!(cached_entries(&cache).len(), 6);
 }
 
 #[test]

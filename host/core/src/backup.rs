@@ -449,6 +449,19 @@ mod example {
             );
         }
 
+        let digest2 = cmd::ManifestDigest {
+            generation: 2,
+            count: 2,
+            digest: super::manifest::table_digest(&page2.entries),
+        };
+        c.step(
+            "GET MANIFEST DIGEST",
+            &cmd::get_manifest_digest(),
+            &digest2.encode(),
+            ok,
+            "generation 2, 2 records, SHA-256 of the entries of step 25 (a kept copy matches)",
+        );
+
         let records = |generation: u32, list: &[(&ManifestEntry, &Vec<u8>)]| -> Vec<Value> {
             list.iter()
                 .map(|(e, d)| {
@@ -543,6 +556,7 @@ mod tests {
             ("ABORT", "80", INS_ABORT),
             ("READDATA", "80", INS_READ_DATA),
             ("ERASE", "80", INS_ERASE),
+            ("GETMANIFESTDIGEST", "80", INS_GET_MANIFEST_DIGEST),
         ];
         for (name, cla, ins) in rows {
             let row = format!("|{name}|{cla}|{ins:02X}|");

@@ -63,6 +63,10 @@ enum Sub {
         /// Require an incremental session (fails when the card holds no generation).
         #[arg(long)]
         incremental: bool,
+        /// Keep the card's manifest in FILE after the backup and, next time, skip reading it
+        /// when the card's GET MANIFEST DIGEST says it is unchanged (applet-spec §5.16).
+        #[arg(long, value_name = "FILE")]
+        manifest_cache: Option<PathBuf>,
         #[command(flatten)]
         passcodes: PasscodeArgs,
     },
@@ -105,6 +109,10 @@ enum Sub {
         /// The state file (default: `DIR.simkit-auto.json` beside DIR).
         #[arg(long, value_name = "FILE")]
         state: Option<PathBuf>,
+        /// The card's manifest kept between runs, so that an incremental backup need not read
+        /// it (default: `DIR.simkit-manifest` beside DIR; see `push --manifest-cache`).
+        #[arg(long, value_name = "FILE")]
+        manifest_cache: Option<PathBuf>,
         #[command(flatten)]
         passcodes: PasscodeArgs,
     },
@@ -184,14 +192,19 @@ pub(crate) fn run(args: Args, out: &Output) -> Result<ExitCode> {
         dir,
         min_interval,
         state,
+        manifest_cache,
         passcodes,
     } = &args.command
     {
+        let cache = manifest_cache
+            .clone()
+            .unwrap_or_else(|| beside(dir, ".simkit-manifest"));
         return auto(
             &args.card,
             dir,
             *min_interval,
             state.as_deref(),
+            &cache,
             passcodes,
             out,
         );
@@ -203,9 +216,15 @@ pub(crate) fn run(args: Args, out: &Output) -> Result<ExitCode> {
             dir,
             full,
             incremental,
+            manifest_cache,
             passcodes,
         } => {
-            push(&mut channel, &dir, full, incremental, &passcodes, out).map(|_| ExitCode::SUCCESS)
+            let how = PushHow {
+                full,
+                incremental,
+                cache: manifest_cache.as_deref(),
+            };
+            push(&mut channel, &dir, &how, &passcodes, out).map(|_| ExitCode::SUCCESS)
         }
         Sub::Restore {
             dir,
@@ -446,17 +465,46 @@ fn push_text(r: &PushResult) -> Vec<String> {
     }
 }
 
+/// How to push: forced session kind and the manifest cache file.
+struct PushHow<'a> {
+    full: bool,
+    incremental: bool,
+    cache: Option<&'a Path>,
+}
+
+/// The card's table kept in a file: its entries (§3.3) concatenated in card order, the bytes
+/// whose SHA-256 GET MANIFEST DIGEST reports (§5.16). The client checks what is read here
+/// against the card's digest, so a stale, foreign or damaged file only costs the manifest read.
+fn read_manifest_cache(path: &Path) -> Option<Vec<ManifestEntry>> {
+    let bytes = fs::read(path).ok()?;
+    let mut rest = bytes.as_slice();
+    let mut entries = Vec::new();
+    while !rest.is_empty() {
+        let (entry, tail) = ManifestEntry::parse(rest).ok()?;
+        entries.push(entry);
+        rest = tail;
+    }
+    Some(entries)
+}
+
+fn write_manifest_cache(path: &Path, entries: &[ManifestEntry]) -> Result<()> {
+    let mut bytes = Vec::new();
+    for entry in entries {
+        entry.encode_into(&mut bytes);
+    }
+    write_atomic(path, &bytes).with_context(|| format!("writing manifest cache {}", path.display()))
+}
+
 fn push(
     channel: &mut Channel<AnyCard>,
     dir: &Path,
-    full: bool,
-    incremental: bool,
+    how: &PushHow<'_>,
     passcodes: &PasscodeArgs,
     out: &Output,
 ) -> Result<PushResult> {
     let tree = read_tree(dir)?;
     let pairing = passcodes.pairing()?;
-    let result = push_tree(channel, &tree, full, incremental, &pairing, out)?;
+    let result = push_tree(channel, &tree, how, &pairing, out)?;
     out.emit(&push_json(&result), &push_text(&result));
     Ok(result)
 }
@@ -464,16 +512,19 @@ fn push(
 fn push_tree(
     channel: &mut Channel<AnyCard>,
     tree: &[LocalFile],
-    full: bool,
-    incremental: bool,
+    how: &PushHow<'_>,
     pairing: &[u8],
     out: &Output,
 ) -> Result<PushResult> {
     let (mut client, _) = open(channel, pairing)?;
-    let plan = client
-        .plan_push(&records(tree), full)
-        .context("planning the backup")?;
-    if incremental && plan.kind == SessionKind::Full {
+    let plan = match how.cache {
+        Some(path) => {
+            client.plan_push_cached(&records(tree), how.full, &mut |_| read_manifest_cache(path))
+        }
+        None => client.plan_push(&records(tree), how.full),
+    }
+    .context("planning the backup")?;
+    if how.incremental && plan.kind == SessionKind::Full {
         bail!("--incremental: the card holds no generation yet (9D05); run a full backup first");
     }
     let paths: HashMap<_, _> = tree.iter().map(|f| (f.record.id(), &f.path)).collect();
@@ -492,6 +543,17 @@ fn push_tree(
             kind_name(plan.kind)
         )
     })?;
+    if let Some(path) = how.cache {
+        // The table after the commit, or the one the plan found unchanged.
+        let table = match (client.pushed_manifest(), plan.kind) {
+            (Some(m), _) => Some(m.entries.clone()),
+            (None, SessionKind::Incremental { .. }) => Some(plan.base.clone()),
+            (None, SessionKind::Full) => None,
+        };
+        if let Some(table) = table {
+            write_manifest_cache(path, &table)?;
+        }
+    }
     Ok(PushResult { plan, generation })
 }
 
@@ -747,11 +809,16 @@ struct AutoState {
 }
 
 fn default_state_path(dir: &Path) -> PathBuf {
+    beside(dir, ".simkit-auto.json")
+}
+
+/// `DIR<suffix>` next to DIR.
+fn beside(dir: &Path, suffix: &str) -> PathBuf {
     let mut name = dir
         .file_name()
         .map(|n| n.to_os_string())
         .unwrap_or_else(|| "backup".into());
-    name.push(".simkit-auto.json");
+    name.push(suffix);
     dir.with_file_name(name)
 }
 
@@ -760,6 +827,7 @@ fn auto(
     dir: &Path,
     min_interval: Duration,
     state_path: Option<&Path>,
+    cache: &Path,
     passcodes: &PasscodeArgs,
     out: &Output,
 ) -> Result<ExitCode> {
@@ -802,7 +870,12 @@ fn auto(
     }
     let pairing = passcodes.pairing()?;
     let (mut channel, _) = card.open()?;
-    let result = push_tree(&mut channel, &tree, false, false, &pairing, out)?;
+    let how = PushHow {
+        full: false,
+        incremental: false,
+        cache: Some(cache),
+    };
+    let result = push_tree(&mut channel, &tree, &how, &pairing, out)?;
     // When the card already held the tree nothing was committed: the interval keeps running
     // from the last backup this state knows of (from now on a first run, when the card was
     // found in step with DIR).

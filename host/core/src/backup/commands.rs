@@ -11,7 +11,7 @@
 use std::fmt;
 
 use super::BackupError;
-use super::manifest::{ManifestEntry, RecordId, take_array};
+use super::manifest::{ManifestEntry, RecordDigest, RecordId, take_array};
 use super::plan::{OFFSET_LEN, ReadChunk, WriteChunk, WriteFraming};
 use crate::apdu::Command;
 
@@ -61,9 +61,11 @@ pub const INS_ABORT: u8 = 0x42;
 pub const INS_READ_DATA: u8 = 0x44;
 /// ERASE (spec §5.15).
 pub const INS_ERASE: u8 = 0x46;
+/// GET MANIFEST DIGEST (spec §5.16).
+pub const INS_GET_MANIFEST_DIGEST: u8 = 0x48;
 
 /// Every instruction of the applet with its spec name (for decoders and reports).
-pub const INS_TABLE: [(u8, &str); 15] = [
+pub const INS_TABLE: [(u8, &str); 16] = [
     (INS_SELECT, "SELECT"),
     (INS_VERIFY, "VERIFY"),
     (INS_CHANGE_REFERENCE_DATA, "CHANGE REFERENCE DATA"),
@@ -79,6 +81,7 @@ pub const INS_TABLE: [(u8, &str); 15] = [
     (INS_ABORT, "ABORT"),
     (INS_READ_DATA, "READ DATA"),
     (INS_ERASE, "ERASE"),
+    (INS_GET_MANIFEST_DIGEST, "GET MANIFEST DIGEST"),
 ];
 
 /// P2 naming the pairing passcode (SET PASSCODE, VERIFY, CHANGE REFERENCE DATA).
@@ -362,6 +365,13 @@ pub fn change_reference_data(which: Passcode, new_passcode: &[u8]) -> Result<Com
 pub fn get_manifest(start: u16, max_response: u32) -> Command {
     let [p1, p2] = start.to_be_bytes();
     proprietary(INS_GET_MANIFEST, p1, p2).le(max_response)
+}
+
+/// §5.16 GET MANIFEST DIGEST: the active generation, its record count and the SHA-256 of its
+/// table (Le = 38).
+#[must_use]
+pub fn get_manifest_digest() -> Command {
+    proprietary(INS_GET_MANIFEST_DIGEST, 0, 0).le(u32::try_from(ManifestDigest::LEN).unwrap_or(0))
 }
 
 /// §5.7 BEGIN SESSION.
@@ -747,6 +757,61 @@ impl ManifestPage {
             entry.encode_into(&mut out);
         }
         out
+    }
+}
+
+/// The GET MANIFEST DIGEST response (spec §5.16): `generation(4) ‖ count(2) ‖ sha256(32)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ManifestDigest {
+    /// The active generation.
+    pub generation: u32,
+    /// Its number of records.
+    pub count: u16,
+    /// [`table_digest`](super::manifest::table_digest) of its table, in table order.
+    pub digest: RecordDigest,
+}
+
+impl ManifestDigest {
+    /// Length of the response.
+    pub const LEN: usize = 38;
+
+    /// Parses the response.
+    ///
+    /// # Errors
+    /// [`BackupError::Truncated`] or [`BackupError::TrailingBytes`].
+    pub fn parse(bytes: &[u8]) -> Result<Self, BackupError> {
+        const WHAT: &str = "GET MANIFEST DIGEST response";
+        let (generation, rest) = take_array(bytes, WHAT)?;
+        let (count, rest) = take_array(rest, WHAT)?;
+        let (digest, rest) = take_array(rest, WHAT)?;
+        if !rest.is_empty() {
+            return Err(BackupError::TrailingBytes {
+                what: WHAT,
+                count: rest.len(),
+            });
+        }
+        Ok(Self {
+            generation: u32::from_be_bytes(generation),
+            count: u16::from_be_bytes(count),
+            digest,
+        })
+    }
+
+    /// The encoding (what the card sends).
+    #[must_use]
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(Self::LEN);
+        out.extend_from_slice(&self.generation.to_be_bytes());
+        out.extend_from_slice(&self.count.to_be_bytes());
+        out.extend_from_slice(&self.digest);
+        out
+    }
+
+    /// True when `entries` (in table order) are the table this digest describes.
+    #[must_use]
+    pub fn matches(&self, entries: &[ManifestEntry]) -> bool {
+        usize::from(self.count) == entries.len()
+            && super::manifest::table_digest(entries) == self.digest
     }
 }
 

@@ -27,6 +27,21 @@ pub fn digest(data: &[u8]) -> RecordDigest {
     Sha256::digest(data).into()
 }
 
+/// SHA-256 over the encoded entries of a record table, in table order, with nothing between
+/// them (spec §5.16 GET MANIFEST DIGEST): what the card reports for its active table, so a host
+/// that kept a manifest can tell whether it still is the card's without reading it.
+#[must_use]
+pub fn table_digest(entries: &[ManifestEntry]) -> RecordDigest {
+    let mut sha = Sha256::new();
+    let mut buf = Vec::with_capacity(ManifestEntry::MAX_ENCODED_LEN);
+    for entry in entries {
+        buf.clear();
+        entry.encode_into(&mut buf);
+        sha.update(&buf);
+    }
+    sha.finalize().into()
+}
+
 /// The category of a record (spec §3.1). The code is the byte on the card; the folder name is the
 /// subfolder of a host backup directory that holds the category's records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -31,6 +31,8 @@ public class BackupStore extends Applet implements ExtendedLength {
     private final Store store;
     private final byte[] t;
     private final MessageDigest sha;
+    /** GET MANIFEST DIGEST's own instance: {@link #sha} may hold an open record's running hash. */
+    private final MessageDigest tableSha;
 
     /** Install data (§2.2): empty (defaults) or exactly 8 bytes; anything else fails with 6A80. */
     public static void install(byte[] bArray, short bOffset, byte bLength) {
@@ -65,6 +67,7 @@ public class BackupStore extends Applet implements ExtendedLength {
         p = new Persistent(params);
         store = new Store(params, Persistent.PARAM_CAPACITY, Util.getShort(params, Persistent.PARAM_MAX_RECORDS), t);
         sha = MessageDigest.getInstance(MessageDigest.ALG_SHA_256, false);
+        tableSha = MessageDigest.getInstance(MessageDigest.ALG_SHA_256, false);
     }
 
     @Override
@@ -183,6 +186,9 @@ public class BackupStore extends Applet implements ExtendedLength {
             case Constants.INS_READ_DATA:
                 processReadData(apdu, buf, off, nc, ne);
                 break;
+            case Constants.INS_GET_MANIFEST_DIGEST:
+                processGetManifestDigest(apdu, buf);
+                break;
             default: // INS_ERASE
                 processErase(buf, off);
                 break;
@@ -203,6 +209,7 @@ public class BackupStore extends Applet implements ExtendedLength {
             case Constants.INS_ABORT:
             case Constants.INS_READ_DATA:
             case Constants.INS_ERASE:
+            case Constants.INS_GET_MANIFEST_DIGEST:
                 return true;
             default:
                 return false;
@@ -280,6 +287,9 @@ public class BackupStore extends Applet implements ExtendedLength {
                 break;
             case Constants.INS_COMMIT:
                 neMin = Constants.GENERATION_LEN;
+                break;
+            case Constants.INS_GET_MANIFEST_DIGEST:
+                neMin = Constants.MANIFEST_DIGEST_LEN;
                 break;
             case Constants.INS_READ_DATA:
                 min = (short) (Constants.ID_FIXED + 1 + Constants.OFFSET_LEN);
@@ -497,6 +507,27 @@ public class BackupStore extends Applet implements ExtendedLength {
             byte[] e = Store.entry(table, i);
             apdu.sendBytesLong(e, (short) 0, Store.manifestLen(e));
         }
+    }
+
+    // ---- §5.16 GET MANIFEST DIGEST -----------------------------------------------------------
+
+    private void processGetManifestDigest(APDU apdu, byte[] buf) {
+        requirePairing();
+        if (!p.hasGeneration()) {
+            ISOException.throwIt(Constants.SW_STORE_EMPTY);
+        }
+        Object[] table = activeTable();
+        short total = p.activeCount();
+        tableSha.reset();
+        for (short i = 0; i < total; i++) {
+            byte[] e = Store.entry(table, i);
+            tableSha.update(e, (short) 0, Store.manifestLen(e));
+        }
+        Util.arrayCopyNonAtomic(p.state, Persistent.OFF_ACTIVE_GEN, buf, (short) 0, U32.LEN);
+        Util.setShort(buf, (short) 4, total);
+        tableSha.doFinal(buf, (short) 0, (short) 0, buf, (short) 6);
+        apdu.setOutgoingLength(Constants.MANIFEST_DIGEST_LEN);
+        apdu.sendBytes((short) 0, Constants.MANIFEST_DIGEST_LEN);
     }
 
     // ---- §5.7 BEGIN SESSION -----------------------------------------------------------------

@@ -36,6 +36,7 @@ final class Constants {
     static final byte INS_ABORT = (byte) 0x42;
     static final byte INS_READ_DATA = (byte) 0x44;
     static final byte INS_ERASE = (byte) 0x46;
+    static final byte INS_GET_MANIFEST_DIGEST = (byte) 0x48;
 
     // ---- P1 / P2 -----------------------------------------------------------------------------
     static final byte P2_PAIRING = (byte) 0x01;
@@ -69,6 +70,9 @@ final class Constants {
     static final short SW_TOO_MANY_RECORDS = (short) 0x9D06;
     static final short SW_PASSCODE_NOT_SET = (short) 0x9D07;
     static final short SW_RECORD_INCOMPLETE = (short) 0x9D08;
+
+    /** GET MANIFEST DIGEST response: generation(4) ‖ count(2) ‖ SHA-256(32) (§5.16). */
+    static final short MANIFEST_DIGEST_LEN = 38;
 
     // ---- install parameters (§2.2) -----------------------------------------------------------
     static final short INSTALL_LEN = 8;

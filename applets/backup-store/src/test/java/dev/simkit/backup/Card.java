@@ -154,6 +154,10 @@ final class Card {
         return apdu(0x80, 0x44, 0, 0, Hex.cat(id(category, name), Hex.u32(offset)), le);
     }
 
+    static byte[] getManifestDigest() {
+        return apdu(0x80, 0x48, 0, 0, null, 38);
+    }
+
     static byte[] erase() {
         return apdu(0x80, 0x46, 0, 0, Hex.b("4552415345"), -1);
     }

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 
@@ -50,6 +51,44 @@ class StorageTest {
             assertEquals(65_536 - 40_001, Hex.u32(st, 13));
             assertEquals(3, Hex.u16(st, 17));
         }
+    }
+
+    /** §5.16: generation, count and SHA-256 of the entries as GET MANIFEST returns them. */
+    @Test
+    void manifestDigestDescribesTheActiveTableAndLeavesAnOpenRecordAlone() {
+        Card c = Card.ready("0001000000100503", false);
+        assertEquals(0x9D05, c.swOf(Card.getManifestDigest()));
+        byte[] a = random(300, 11);
+        byte[] b = random(20, 12);
+        c.ok(Card.beginFull());
+        Records.put(c, 1, Hex.b("61"), a, false);
+        Records.put(c, 3, Hex.b("62"), b, true);
+        c.ok(Card.commit());
+        byte[] entries = Hex.cat(Card.entry(1, Hex.b("61"), a), Card.entry(3, Hex.b("62"), b));
+        byte[] d = c.ok(Card.getManifestDigest());
+        assertEquals(38, d.length);
+        assertEquals(1, Hex.u32(d, 0));
+        assertEquals(2, Hex.u16(d, 4));
+        assertEquals(Hex.s(Records.sha256(entries)), Hex.s(Arrays.copyOfRange(d, 6, 38)));
+        // Mid-record: the digest still describes the active table and the record's running
+        // hash survives (END RECORD accepts the data).
+        byte[] n = random(400, 13);
+        c.ok(Card.beginIncremental(1));
+        c.ok(Card.beginRecord(4, Hex.b("6E"), n));
+        c.ok(Card.writeData(0, Arrays.copyOf(n, 200)));
+        assertArrayEquals(d, c.ok(Card.getManifestDigest()));
+        c.ok(Card.writeData(200, Arrays.copyOfRange(n, 200, 400)));
+        c.ok(Card.endRecord());
+        c.ok(Card.commit());
+        byte[] d2 = c.ok(Card.getManifestDigest());
+        assertEquals(2, Hex.u32(d2, 0));
+        assertEquals(3, Hex.u16(d2, 4));
+        assertEquals(Hex.s(Records.sha256(Hex.cat(entries, Card.entry(4, Hex.b("6E"), n)))),
+                Hex.s(Arrays.copyOfRange(d2, 6, 38)));
+        assertEquals(0x6700, c.swOf(Card.apdu(0x80, 0x48, 0, 0, null, 37)));
+        assertEquals(0x6A86, c.swOf(Card.apdu(0x80, 0x48, 0, 1, null, 38)));
+        c.send(Card.SELECT);
+        assertEquals(0x6982, c.swOf(Card.getManifestDigest()));
     }
 
     @Test
