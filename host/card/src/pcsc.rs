@@ -568,18 +568,31 @@ fn worker(
     let mut buf = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
     while let Ok(request) = requests.recv() {
         let reply = match request {
-            Request::Begin => match card.transaction() {
-                Err(e) => Err(("SCardBeginTransaction", e)),
-                Ok(tx) => {
-                    if replies.send(Ok(Vec::new())).is_err() {
-                        return;
+            Request::Begin => {
+                let ended = match card.transaction() {
+                    Err(e) => Err(("SCardBeginTransaction", e)),
+                    Ok(tx) => {
+                        if replies.send(Ok(Vec::new())).is_err() {
+                            return;
+                        }
+                        match in_transaction(tx, share, &mut buf, requests, replies) {
+                            Some(ended) => Ok(ended),
+                            None => return,
+                        }
                     }
-                    match in_transaction(tx, share, &mut buf, requests, replies) {
-                        Some(reply) => reply,
-                        None => return,
-                    }
+                };
+                match ended {
+                    Err(e) => Err(e),
+                    // pcsc-lite answers the next call on a handle whose card was reset
+                    // SCARD_W_RESET_CARD until it reconnects; we reset it ourselves, so
+                    // acknowledge at once.
+                    Ok((Ok(_), pcsc::Disposition::ResetCard)) => card
+                        .reconnect_as(share, pcsc::Disposition::LeaveCard)
+                        .map_err(|e| ("SCardReconnect", e))
+                        .map(|()| Vec::new()),
+                    Ok((reply, _)) => reply,
                 }
-            },
+            }
             other => serve_one(&mut card, share, &mut buf, other),
         };
         if replies.send(reply).is_err() {
@@ -590,23 +603,24 @@ fn worker(
     let _ = card.disconnect(pcsc::Disposition::LeaveCard);
 }
 
-/// Serves requests inside a transaction until `End`; returns `End`'s reply, or `None` when the
-/// handle was dropped (the guard's drop then ends the transaction with LEAVE).
+/// Serves requests inside a transaction until `End`; returns `End`'s reply and disposition, or
+/// `None` when the handle was dropped (the guard's drop then ends the transaction with LEAVE).
 fn in_transaction(
     mut tx: pcsc::Transaction<'_>,
     share: pcsc::ShareMode,
     buf: &mut [u8],
     requests: &Receiver<Request>,
     replies: &Sender<Reply>,
-) -> Option<Reply> {
+) -> Option<(Reply, pcsc::Disposition)> {
     loop {
         let request = requests.recv().ok()?;
         match request {
             Request::End(d) => {
-                return Some(match tx.end(d) {
+                let reply = match tx.end(d) {
                     Ok(()) => Ok(Vec::new()),
                     Err((_tx, e)) => Err(("SCardEndTransaction", e)),
-                });
+                };
+                return Some((reply, d));
             }
             other => {
                 let reply = serve_one(&mut tx, share, buf, other);
