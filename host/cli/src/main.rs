@@ -51,6 +51,8 @@ enum Command {
     Sim(cmd::sim::Args),
     /// Run the reload grant signer: HTTP API over a SQLite database.
     Serve(cmd::serve::Args),
+    /// List the PC/SC readers (index for --card pcsc:INDEX, card present, ATR).
+    Readers(cmd::readers::Args),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Kdf(args) => cmd::kdf::run(args, &out),
         Command::Kcv(args) => cmd::kcv::run(args, &out),
         Command::Sw(args) => cmd::sw::run(args, &out),
+        Command::Readers(args) => cmd::readers::run(args, &out),
         Command::Decode(args) => cmd::decode::run(args, &out),
         Command::Demo(args) => cmd::demo::run(args, &out),
         Command::Personalise(args) => cmd::personalise::run(args, &out),
