@@ -22,6 +22,17 @@ cargo clippy --workspace --all-targets --locked -q -- -D warnings
 step "cargo test"
 cargo test --workspace --locked
 
+# The PC/SC tests need a reader; tools/pcsc-sim.sh gives them a private pcscd whose vpcd reader
+# holds a simulated card (without it they only print "skipped").
+if command -v pcscd >/dev/null && [ -f /usr/lib/pcsc/drivers/serial/libifdvpcd.so ]; then
+  step "PC/SC: pcscd → vpcd → card host (tools/pcsc-sim.sh)"
+  tools/pcsc-sim.sh run -- cargo test -p simkit-card --test pcsc --locked
+  tools/pcsc-sim.sh run -- cargo test -p simkit --test readers --locked
+else
+  step "PC/SC tests skipped: pcscd or vsmartcard-vpcd missing (run tools/setup.sh)"
+  [ "${CI:-}" = "true" ] && { echo "CI requires the PC/SC tests" >&2; exit 1; }
+fi
+
 fuzz_seconds="${SIMKIT_FUZZ_SECONDS:-15}"
 if [ -d host/core/fuzz ] && [ "$fuzz_seconds" != "0" ]; then
   if command -v cargo-fuzz >/dev/null && rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
