@@ -1,7 +1,8 @@
 //! The 1,000-APDU comparison of BENCHMARKS.md: one fixed script — SELECT the credit module,
 //! then 1,000 × GET STATUS (`80 F2 00 00 31`, 49 bytes back) — played in one session
 //!
-//! 1. by our host over the card host's socket (`jcardsim://…`),
+//! 1. by our host over the card host's socket (`jcardsim://…`), one command at a time and
+//!    pipelined (`JcardsimCard::transmit_pipelined`, 32 in flight),
 //! 2. by our host over genuine PC/SC (pcscd → vpcd → the same card host),
 //! 3. by pcsc-tools' `scriptor` over PC/SC on the same reader,
 //!
@@ -22,7 +23,7 @@
 use std::process::Command as Process;
 use std::time::{Duration, Instant};
 
-use simkit_card::{Card, CardUri, Channel};
+use simkit_card::{AnyCard, Card, CardUri, Channel};
 use simkit_core::apdu::LengthEncoding;
 use simkit_core::credit::commands;
 use simkit_core::hexutil::to_hex;
@@ -57,6 +58,23 @@ fn ours(uri: &CardUri) -> (Duration, Vec<u8>) {
     (elapsed, last)
 }
 
+/// The same on the card host's socket with the commands pipelined (up to 32 in flight), as a
+/// runner may play a script whose commands do not depend on earlier responses.
+fn ours_pipelined(uri: &CardUri) -> (Duration, Vec<u8>) {
+    let (select, status) = script();
+    let mut card = uri.open().unwrap_or_else(|e| panic!("{uri}: {e}"));
+    let AnyCard::Jcardsim(card) = &mut card else {
+        panic!("{uri} is not a card-host socket");
+    };
+    assert_eq!(card.transmit_raw(&select).unwrap(), [0x90, 0x00]);
+    let script = vec![status; COUNT];
+    let start = Instant::now();
+    let responses = card.transmit_pipelined(&script, 32).unwrap();
+    let elapsed = start.elapsed();
+    let last = responses.into_iter().map(Result::unwrap).last().unwrap();
+    (elapsed, last)
+}
+
 fn spaced(bytes: &[u8]) -> String {
     bytes
         .iter()
@@ -85,12 +103,29 @@ fn scriptor(reader: &str, n: usize, dir: &std::path::Path) -> (Duration, Vec<Str
         .expect("scriptor (pcsc-tools) not found");
     let elapsed = start.elapsed();
     assert!(out.status.success(), "scriptor failed: {out:?}");
-    let responses = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.strip_prefix("< "))
-        .map(|l| l.split(" : ").next().unwrap_or("").replace(' ', ""))
-        .collect();
-    (elapsed, responses)
+    (
+        elapsed,
+        scriptor_responses(&String::from_utf8_lossy(&out.stdout)),
+    )
+}
+
+/// The responses in scriptor's output: a `< ` line, continued on following lines (16 bytes
+/// each) up to the one holding ` : meaning`.
+fn scriptor_responses(out: &str) -> Vec<String> {
+    let mut responses = Vec::new();
+    let mut current: Option<String> = None;
+    for line in out.lines() {
+        match (current.as_mut(), line.strip_prefix("< ")) {
+            (None, Some(rest)) => current = Some(rest.to_owned()),
+            (Some(acc), None) => acc.push_str(line),
+            _ => continue,
+        }
+        if let Some(acc) = current.take_if(|acc| acc.contains(" : ")) {
+            let bytes = acc.split(" : ").next().unwrap_or("").replace(' ', "");
+            responses.push(bytes);
+        }
+    }
+    responses
 }
 
 fn summary(name: &str, mut times: Vec<Duration>) -> Duration {
@@ -126,6 +161,11 @@ fn main() {
     let (_, responses) = scriptor(&reader, COUNT, dir.path());
     assert_eq!(last_pcsc, last_socket, "PC/SC and socket answers differ");
     assert_eq!(
+        ours_pipelined(&socket).1,
+        last_socket,
+        "pipelined answers differ"
+    );
+    assert_eq!(
         responses.len(),
         COUNT + 1,
         "scriptor answered {responses:?}"
@@ -137,11 +177,13 @@ fn main() {
     }
 
     let mut socket_t = Vec::new();
+    let mut pipelined_t = Vec::new();
     let mut pcsc_t = Vec::new();
     let mut scriptor_t = Vec::new();
     let mut scriptor_whole = Vec::new();
     for _ in 0..runs {
         socket_t.push(ours(&socket).0);
+        pipelined_t.push(ours_pipelined(&socket).0);
         pcsc_t.push(ours(&pcsc).0);
         let (one, _) = scriptor(&reader, 1, dir.path());
         let (all, _) = scriptor(&reader, COUNT, dir.path());
@@ -153,13 +195,18 @@ fn main() {
     println!("| path | median | range | per APDU |");
     println!("|---|---|---|---|");
     let s = summary("simkit over the card-host socket", socket_t);
+    let sp = summary(
+        "simkit over the card-host socket, pipelined (32 in flight)",
+        pipelined_t,
+    );
     let p = summary("simkit over PC/SC (pcscd → vpcd)", pcsc_t);
     let c = summary("scriptor over PC/SC, minus a 1-command run", scriptor_t);
     summary("scriptor over PC/SC, whole process", scriptor_whole);
     println!();
     println!(
-        "PC/SC / socket: {:.1}×; scriptor / simkit over PC/SC: {:.2}×; responses identical",
+        "PC/SC / socket: {:.1}× one at a time, {:.1}× pipelined; scriptor / simkit over PC/SC: {:.2}×; responses identical",
         p.as_secs_f64() / s.as_secs_f64(),
+        p.as_secs_f64() / sp.as_secs_f64(),
         c.as_secs_f64() / p.as_secs_f64()
     );
 }

@@ -15,9 +15,10 @@
 //!
 //! pcsc-rust ties a transaction to a borrow of its card handle (`Transaction<'tx>`), which
 //! cannot be kept between our [`Card::begin_transaction`] and [`Card::end_transaction`] calls.
-//! So the handle lives on a worker thread owned by the [`PcscCard`]: the thread keeps the
-//! pcsc-rust transaction guard on its stack while one is open, and every call is one message to
-//! it (a few microseconds, against a PC/SC round trip of a hundred or more).
+//! So while a transaction is open the handle moves to a worker thread, which keeps the
+//! pcsc-rust guard on its stack and serves our calls as messages until the transaction ends,
+//! then hands the handle back. Outside transactions calls go straight to the handle (no thread
+//! hop on the common path).
 //!
 //! The service's socket: libpcsclite clients honour `PCSCLITE_CSOCK_NAME`;
 //! `tools/pcsc-sim.sh` uses it to run a private pcscd with a simulated card.
@@ -324,7 +325,7 @@ mod pseudo {
     pub(super) const NO_ANSWER: [u8; 2] = [0x6F, 0x00];
 }
 
-/// A request to the worker thread.
+/// A call on the card handle (sent to the worker thread inside a transaction).
 enum Request {
     Transmit(Vec<u8>),
     /// `SCardReconnect` with this initialisation; answers the ATR.
@@ -343,13 +344,27 @@ pub struct PcscCard {
     reader: String,
     share: ShareMode,
     atr: Atr,
-    requests: Option<Sender<Request>>,
-    replies: Receiver<Reply>,
-    worker: Option<JoinHandle<()>>,
+    holder: Holder,
+    /// Receive buffer for direct calls.
+    buf: Vec<u8>,
     /// Set by [`SimulatorControl::power_off`]: commands fail until power on or reset.
     powered_off: bool,
     /// A tear is armed: the next command's `6F00` may be a tear (asked with SIM_STATUS).
     tear_armed: bool,
+}
+
+/// Where the card handle is.
+enum Holder {
+    /// No transaction open: here.
+    Direct(pcsc::Card),
+    /// A transaction is open: on the worker thread, which returns the handle when it ends.
+    InTransaction {
+        requests: Sender<Request>,
+        replies: Receiver<Reply>,
+        worker: JoinHandle<pcsc::Card>,
+    },
+    /// Lost with a worker thread that panicked.
+    Gone,
 }
 
 impl fmt::Debug for PcscCard {
@@ -383,19 +398,12 @@ impl PcscCard {
             .map_err(|e| map_err("SCardStatus", &reader, e))?
             .atr()
             .to_vec();
-        let (req_tx, req_rx) = channel();
-        let (rep_tx, rep_rx) = channel();
-        let worker = std::thread::Builder::new()
-            .name(format!("simkit-pcsc {reader}"))
-            .spawn(move || worker(card, share.raw(), &req_rx, &rep_tx))
-            .map_err(CardError::Transport)?;
         Ok(PcscCard {
             reader,
             share,
             atr: Atr::new(atr),
-            requests: Some(req_tx),
-            replies: rep_rx,
-            worker: Some(worker),
+            holder: Holder::Direct(card),
+            buf: vec![0; pcsc::MAX_BUFFER_SIZE_EXTENDED],
             powered_off: false,
             tear_armed: false,
         })
@@ -412,20 +420,90 @@ impl PcscCard {
     }
 
     fn call(&mut self, request: Request) -> Result<Vec<u8>, CardError> {
-        let gone = || {
-            CardError::Pcsc(PcscError::WorkerGone {
-                reader: self.reader.clone(),
-            })
+        let share = self.share.raw();
+        let reply = match (&mut self.holder, request) {
+            (Holder::Direct(_), Request::Begin) => self.begin(),
+            (Holder::Direct(card), request) => serve_one(card, share, &mut self.buf, request),
+            (Holder::InTransaction { .. }, Request::End(d)) => self.end(d),
+            (
+                Holder::InTransaction {
+                    requests, replies, ..
+                },
+                request,
+            ) => match requests
+                .send(request)
+                .ok()
+                .and_then(|()| replies.recv().ok())
+            {
+                Some(reply) => reply,
+                None => return Err(self.worker_gone()),
+            },
+            (Holder::Gone, _) => return Err(self.worker_gone()),
         };
-        let sent = self.requests.as_ref().map(|tx| tx.send(request));
-        if !matches!(sent, Some(Ok(()))) {
-            return Err(gone());
+        reply.map_err(|(op, e)| map_err(op, &self.reader, e))
+    }
+
+    fn worker_gone(&mut self) -> CardError {
+        self.holder = Holder::Gone;
+        CardError::Pcsc(PcscError::WorkerGone {
+            reader: self.reader.clone(),
+        })
+    }
+
+    /// Moves the handle to a worker thread that begins a transaction and serves it.
+    fn begin(&mut self) -> Reply {
+        let Holder::Direct(card) = std::mem::replace(&mut self.holder, Holder::Gone) else {
+            return Err(("SCardBeginTransaction", pcsc::Error::InvalidHandle));
+        };
+        let (req_tx, req_rx) = channel();
+        let (rep_tx, rep_rx) = channel();
+        let share = self.share.raw();
+        let worker = std::thread::Builder::new()
+            .name("simkit-pcsc-transaction".to_owned())
+            .spawn(move || transaction_worker(card, share, &req_rx, &rep_tx));
+        let Ok(worker) = worker else {
+            // Spawning failed: the closure, and with it the handle, is gone.
+            return Err(("SCardBeginTransaction", pcsc::Error::NoMemory));
+        };
+        match rep_rx.recv() {
+            Ok(Ok(v)) => {
+                self.holder = Holder::InTransaction {
+                    requests: req_tx,
+                    replies: rep_rx,
+                    worker,
+                };
+                Ok(v)
+            }
+            Ok(Err(e)) => {
+                // Not begun: the worker returns the handle at once.
+                if let Ok(card) = worker.join() {
+                    self.holder = Holder::Direct(card);
+                }
+                Err(e)
+            }
+            Err(_) => Err(("SCardBeginTransaction", pcsc::Error::InternalError)),
         }
-        match self.replies.recv() {
-            Ok(Ok(bytes)) => Ok(bytes),
-            Ok(Err((op, e))) => Err(map_err(op, &self.reader, e)),
-            Err(_) => Err(gone()),
+    }
+
+    /// Ends the transaction on the worker and takes the handle back.
+    fn end(&mut self, d: pcsc::Disposition) -> Reply {
+        let Holder::InTransaction {
+            requests,
+            replies,
+            worker,
+        } = std::mem::replace(&mut self.holder, Holder::Gone)
+        else {
+            return Err(("SCardEndTransaction", pcsc::Error::NotTransacted));
+        };
+        let reply = requests
+            .send(Request::End(d))
+            .ok()
+            .and_then(|()| replies.recv().ok());
+        drop(requests);
+        if let Ok(card) = worker.join() {
+            self.holder = Holder::Direct(card);
         }
+        reply.unwrap_or(Err(("SCardEndTransaction", pcsc::Error::InternalError)))
     }
 
     /// Sends a simulator pseudo-APDU and returns its data; `6E00`/`6D00` mean real hardware.
@@ -485,10 +563,21 @@ fn trailer(resp: &[u8]) -> u16 {
 
 impl Drop for PcscCard {
     fn drop(&mut self) {
-        // Closing the request channel ends the worker, which disconnects.
-        self.requests = None;
-        if let Some(w) = self.worker.take() {
-            let _ = w.join();
+        let card = match std::mem::replace(&mut self.holder, Holder::Gone) {
+            Holder::Direct(card) => Some(card),
+            Holder::InTransaction {
+                requests, worker, ..
+            } => {
+                // Closing the request channel makes the worker end the transaction (LEAVE)
+                // and return the handle.
+                drop(requests);
+                worker.join().ok()
+            }
+            Holder::Gone => None,
+        };
+        // Leave the card as it is for the next application (pcsc-rust's drop would reset it).
+        if let Some(card) = card {
+            let _ = card.disconnect(pcsc::Disposition::LeaveCard);
         }
     }
 }
@@ -558,49 +647,42 @@ fn serve_one(
     }
 }
 
-/// The worker thread: owns the card handle until the request channel closes.
-fn worker(
+/// The transaction worker: begins a transaction on `card`, serves requests until `End` (or
+/// until the request channel closes), then returns the handle.
+fn transaction_worker(
     mut card: pcsc::Card,
     share: pcsc::ShareMode,
     requests: &Receiver<Request>,
     replies: &Sender<Reply>,
-) {
+) -> pcsc::Card {
     let mut buf = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
-    while let Ok(request) = requests.recv() {
-        let reply = match request {
-            Request::Begin => {
-                let ended = match card.transaction() {
-                    Err(e) => Err(("SCardBeginTransaction", e)),
-                    Ok(tx) => {
-                        if replies.send(Ok(Vec::new())).is_err() {
-                            return;
-                        }
-                        match in_transaction(tx, share, &mut buf, requests, replies) {
-                            Some(ended) => Ok(ended),
-                            None => return,
-                        }
-                    }
-                };
-                match ended {
-                    Err(e) => Err(e),
-                    // pcsc-lite answers the next call on a handle whose card was reset
-                    // SCARD_W_RESET_CARD until it reconnects; we reset it ourselves, so
-                    // acknowledge at once.
-                    Ok((Ok(_), pcsc::Disposition::ResetCard)) => card
-                        .reconnect_as(share, pcsc::Disposition::LeaveCard)
-                        .map_err(|e| ("SCardReconnect", e))
-                        .map(|()| Vec::new()),
-                    Ok((reply, _)) => reply,
-                }
-            }
-            other => serve_one(&mut card, share, &mut buf, other),
-        };
-        if replies.send(reply).is_err() {
-            return;
+    let ended = match card.transaction() {
+        Err(e) => {
+            let _ = replies.send(Err(("SCardBeginTransaction", e)));
+            None
         }
+        Ok(tx) => {
+            if replies.send(Ok(Vec::new())).is_ok() {
+                in_transaction(tx, share, &mut buf, requests, replies)
+            } else {
+                None
+            }
+        }
+    };
+    if let Some((reply, d)) = ended {
+        let reply = match (reply, d) {
+            // pcsc-lite answers the next call on a handle whose card was reset
+            // SCARD_W_RESET_CARD until it reconnects; we reset it ourselves, so acknowledge at
+            // once.
+            (Ok(_), pcsc::Disposition::ResetCard) => card
+                .reconnect_as(share, pcsc::Disposition::LeaveCard)
+                .map_err(|e| ("SCardReconnect", e))
+                .map(|()| Vec::new()),
+            (reply, _) => reply,
+        };
+        let _ = replies.send(reply);
     }
-    // Leave the card as it is for the next application (pcsc-rust's drop would reset it).
-    let _ = card.disconnect(pcsc::Disposition::LeaveCard);
+    card
 }
 
 /// Serves requests inside a transaction until `End`; returns `End`'s reply and disposition, or
