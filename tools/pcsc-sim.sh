@@ -16,14 +16,16 @@
 #     refuses to start when a pcscd already runs.
 #   * the card host jar (SIMKIT_CARD_HOST_JAR, default applets/card-host/target/simkit-card-host.jar)
 #     with `--vpcd 127.0.0.1:P`; its card 0 (SIMKIT_PCSC_CARD_SPEC, default: credit module,
-#     backup store, EchoApplet, CounterApplet) is the card in the reader. Its own socket stays
-#     open too, so the same card is reachable as jcardsim://127.0.0.1:PORT/0.
+#     backup store, EchoApplet, CounterApplet) is the card in the reader. Card 1 is an identical
+#     card that only the host's own socket reaches (jcardsim://127.0.0.1:PORT/1), for comparing
+#     the two paths: pcscd powers an idle card down, so the card in the reader cannot be shared
+#     with socket clients reliably.
 #
 # It waits (SIMKIT_PCSC_TIMEOUT seconds, default 60) until the reader reports a card, then
 # exports for COMMAND:
 #   PCSCLITE_CSOCK_NAME   the private pcscd socket (every libpcsclite client honours it)
 #   SIMKIT_PCSC_READER    the reader name ("Virtual PCD 00 00"); use --card "pcsc:$SIMKIT_PCSC_READER"
-#   SIMKIT_PCSC_SOCKET_CARD  jcardsim://127.0.0.1:PORT/0, the same card over the card-host socket
+#   SIMKIT_PCSC_SOCKET_CARD  jcardsim://127.0.0.1:PORT/1, an identical card over the card-host socket
 # Logs: $STATE/pcscd.log and $STATE/card-host.log, shown when something fails.
 set -euo pipefail
 
@@ -124,7 +126,7 @@ EOF
   fi
   echo $! > "$STATE/pcscd.pid"
   java -jar "$JAR" --quiet --port 0 --port-file "$STATE/card-host.port" \
-    --vpcd "127.0.0.1:$port" --card "$CARD_SPEC" >"$STATE/card-host.log" 2>&1 &
+    --vpcd "127.0.0.1:$port" --card "$CARD_SPEC" --cards 2 >"$STATE/card-host.log" 2>&1 &
   echo $! > "$STATE/card-host.pid"
 
   local deadline=$(( SECONDS + TIMEOUT ))
@@ -150,7 +152,7 @@ EOF
 exports() {
   printf 'export PCSCLITE_CSOCK_NAME=%q\n' "$SOCK"
   printf 'export SIMKIT_PCSC_READER=%q\n' "$READER"
-  printf 'export SIMKIT_PCSC_SOCKET_CARD=%q\n' "jcardsim://127.0.0.1:$HOST_PORT/0"
+  printf 'export SIMKIT_PCSC_SOCKET_CARD=%q\n' "jcardsim://127.0.0.1:$HOST_PORT/1"
 }
 
 cmd="${1:-}"

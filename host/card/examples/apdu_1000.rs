@@ -3,7 +3,8 @@
 //!
 //! 1. by our host over the card host's socket (`jcardsim://…`), one command at a time and
 //!    pipelined (`JcardsimCard::transmit_pipelined`, 32 in flight),
-//! 2. by our host over genuine PC/SC (pcscd → vpcd → the same card host),
+//! 2. by our host over genuine PC/SC (pcscd → vpcd → the same card host; the socket path uses
+//!    its identical second card, since pcscd powers the idle card in the reader down),
 //! 3. by pcsc-tools' `scriptor` over PC/SC on the same reader,
 //!
 //! checking that the three get the same responses. Run it under `tools/pcsc-sim.sh`:
@@ -43,6 +44,7 @@ fn ours(uri: &CardUri) -> (Duration, Vec<u8>) {
     let (select, status) = script();
     let mut card = Channel::new(uri.open().unwrap_or_else(|e| panic!("{uri}: {e}")));
     let card = card.card_mut();
+    card.reset().unwrap();
     assert_eq!(card.transmit_raw(&select).unwrap(), [0x90, 0x00]);
     let mut last = Vec::new();
     let start = Instant::now();
@@ -66,6 +68,7 @@ fn ours_pipelined(uri: &CardUri) -> (Duration, Vec<u8>) {
     let AnyCard::Jcardsim(card) = &mut card else {
         panic!("{uri} is not a card-host socket");
     };
+    card.reset().unwrap();
     assert_eq!(card.transmit_raw(&select).unwrap(), [0x90, 0x00]);
     let script = vec![status; COUNT];
     let start = Instant::now();

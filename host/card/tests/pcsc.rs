@@ -129,7 +129,7 @@ fn credit_module_round_trip() {
     credit.select().unwrap();
     let status = credit.status().unwrap();
     // GET STATUS works in every lifecycle state, personalised or not.
-    // The same card over the card host's socket answers the same.
+    // An identical card over the card host's socket answers the same.
     if let Ok(uri) = std::env::var("SIMKIT_PCSC_SOCKET_CARD") {
         let mut other = Channel::new(uri.parse::<CardUri>().unwrap().open().unwrap());
         let mut credit2 = CreditClient::new(&mut other);
