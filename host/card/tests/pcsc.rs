@@ -389,3 +389,77 @@ fn factory_reset_over_the_socket() {
     ch.transmit_ok("UPDATE", &update(9)).unwrap();
     assert_eq!(ch.card_mut().write_count().unwrap(), UPDATE_WRITES);
 }
+
+/// The responses in scriptor's output: a `< ` line, continued on following lines (16 bytes
+/// each) up to the one holding ` : meaning`.
+fn scriptor_responses(out: &str) -> Vec<String> {
+    let mut responses = Vec::new();
+    let mut current: Option<String> = None;
+    for line in out.lines() {
+        match (current.as_mut(), line.strip_prefix("< ")) {
+            (None, Some(rest)) => current = Some(rest.to_owned()),
+            (Some(acc), None) => acc.push_str(line),
+            _ => continue,
+        }
+        if let Some(acc) = current.take_if(|acc| acc.contains(" : ")) {
+            responses.push(acc.split(" : ").next().unwrap_or("").replace(' ', ""));
+        }
+    }
+    responses
+}
+
+/// An independent PC/SC client, pcsc-tools' `scriptor`, gets the same answers as we do for
+/// the same commands on the same reader (after a factory reset each time, so both start from
+/// the same card).
+#[test]
+fn scriptor_answers_like_us() {
+    let Some((reader, _lock)) = reader("scriptor_answers_like_us") else {
+        return;
+    };
+    let script: [&[u8]; 7] = [
+        &[
+            0x00, 0xA4, 0x04, 0x00, 0x09, 0xF0, 0x53, 0x49, 0x4D, 0x4B, 0x49, 0x54, 0x01, 0x01,
+        ],
+        &[0x80, 0x10, 0x00, 0x00, 0x31], // GET STATUS, 49 bytes
+        &[0x80, 0x5E, 0x00, 0x00],       // LOCK before personalisation: 9C0D
+        &[0x80, 0x7F, 0x00, 0x00],       // unknown INS
+        &[
+            0x00, 0xA4, 0x04, 0x00, 0x07, 0xF0, 0x53, 0x4D, 0x4B, 0x49, 0x54, 0xE1,
+        ],
+        &[0x00, 0x01, 0x00, 0x00, 0x03, 0x01, 0x02, 0x03, 0x03], // ECHO
+        &[0xFF, 0xE2, 0x00, 0x00, 0x00], // SIM_STATUS: the reader pseudo-APDU too
+    ];
+    let mut ch = open(&reader);
+    ch.card_mut().factory_reset().unwrap();
+    let ours: Vec<String> = script
+        .iter()
+        .map(|apdu| simkit_core::hexutil::to_hex(&ch.card_mut().transmit_raw(apdu).unwrap()))
+        .collect();
+    ch.card_mut().factory_reset().unwrap();
+    drop(ch);
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("script.txt");
+    let text: String = script
+        .iter()
+        .map(|apdu| {
+            let hex: Vec<String> = apdu.iter().map(|b| format!("{b:02X}")).collect();
+            hex.join(" ") + "\n"
+        })
+        .collect();
+    std::fs::write(&file, text).unwrap();
+    let out = match Process::new("scriptor")
+        .arg("-r")
+        .arg(&reader)
+        .arg(&file)
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => panic!("scriptor (Debian pcsc-tools) cannot run: {e}"),
+    };
+    assert!(out.status.success(), "scriptor: {out:?}");
+    let theirs = scriptor_responses(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(theirs, ours);
+    assert_eq!(ours[2], "9C0D");
+    assert_eq!(ours[5], "0102039000");
+}
