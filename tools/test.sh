@@ -13,6 +13,10 @@ if [ -f applets/pom.xml ]; then
   mvn -B -q -f applets/pom.xml verify
 fi
 
+step "apdu-tests: coverage of applet-spec and the generated profile wrappers are up to date"
+python3 tools/apdu-coverage.py --check
+python3 tools/apdu-profile-wrappers.py --check
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -21,6 +25,11 @@ cargo clippy --workspace --all-targets --locked -q -- -D warnings
 
 step "cargo test"
 cargo test --workspace --locked
+
+if [ -d apdu-tests/credit-module ]; then
+  step "APDU conformance suites on the simulator (JUnit: target/apdu-tests.xml)"
+  cargo run -q --release -p simkit -- test apdu-tests --junit target/apdu-tests.xml
+fi
 
 # The PC/SC tests need a reader; tools/pcsc-sim.sh gives them a private pcscd whose vpcd reader
 # holds a simulated card (without it they only print "skipped").

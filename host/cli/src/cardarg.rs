@@ -27,7 +27,15 @@ impl CardArg {
             .parse()
             .with_context(|| format!("--card {}", self.card))?;
         let card = uri.open().with_context(|| format!("opening card {uri}"))?;
-        Ok((Channel::new(card), uri))
+        let mut channel = Channel::new(card);
+        // `simkit test --record FILE -- COMMAND` sets this to capture the session as a script.
+        if let Some(path) = std::env::var_os(simkit_conformance::record::RECORD_ENV) {
+            let what: Vec<String> = std::env::args().skip(1).collect();
+            let hook = simkit_conformance::record::file_hook(path.as_ref(), &what.join(" "))
+                .with_context(|| format!("creating the recording {}", path.to_string_lossy()))?;
+            channel.set_trace(hook);
+        }
+        Ok((channel, uri))
     }
 
     /// A note for the user when the card disappears with the command.

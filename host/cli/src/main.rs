@@ -53,6 +53,10 @@ enum Command {
     Serve(cmd::serve::Args),
     /// List the PC/SC readers (index for --card pcsc:INDEX, card present, ATR).
     Readers(cmd::readers::Args),
+    /// Run .apdu conformance scripts against a card, checking every response.
+    Test(cmd::test::Args),
+    /// Convert a scriptor or apdutool script to the .apdu format.
+    Import(cmd::import::Args),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +75,8 @@ fn main() -> ExitCode {
         Command::Backup(args) => cmd::backup::run(args, &out),
         Command::Sim(args) => cmd::sim::run(args, &out),
         Command::Serve(args) => cmd::serve::run(args, &out),
+        Command::Test(args) => cmd::test::run(args, &out),
+        Command::Import(args) => cmd::import::run(args, &out),
     };
     match result {
         Ok(code) => code,
