@@ -37,6 +37,8 @@ if command -v pcscd >/dev/null && [ -f /usr/lib/pcsc/drivers/serial/libifdvpcd.s
   step "PC/SC: pcscd → vpcd → card host (tools/pcsc-sim.sh)"
   tools/pcsc-sim.sh run -- cargo test -p simkit-card --test pcsc --locked
   tools/pcsc-sim.sh run -- cargo test -p simkit --test readers --locked
+  step "APDU conformance suites through PC/SC (JUnit: target/apdu-tests-pcsc.xml)"
+  tools/pcsc-sim.sh run -- sh -c 'cargo run -q --release --locked -p simkit -- test apdu-tests --card "pcsc:$SIMKIT_PCSC_READER" --cards-profile apdu-tests/cards/simkit-pcsc.toml --junit target/apdu-tests-pcsc.xml'
 else
   step "PC/SC tests skipped: pcscd or vsmartcard-vpcd missing (run tools/setup.sh)"
   [ "${CI:-}" = "true" ] && { echo "CI requires the PC/SC tests" >&2; exit 1; }

@@ -92,10 +92,18 @@ impl SingleCardPool {
 
 impl CardPool for SingleCardPool {
     fn next_card(&mut self) -> Result<&mut dyn ScriptCard, CardError> {
-        let ch = match self.current.take() {
+        let mut ch = match self.current.take() {
             Some(ch) => ch,
             None => channel_for(self.uri.open()?, &self.profile),
         };
+        // A simkit simulator behind the URI (`simkit sim`, or the card host behind a PC/SC
+        // reader) can be factory-reset: with the `fresh` capability every test starts from a
+        // new card, as with `jcardsim`.
+        if self.profile.has("fresh") {
+            if let Some(sim) = ch.card_mut().simulator() {
+                sim.factory_reset()?;
+            }
+        }
         Ok(self.current.insert(ch))
     }
 }
