@@ -54,11 +54,13 @@ need() {
   [ -f "$JAR" ] || die "card host jar $JAR not found: build it with \`mvn -B -q -f applets/pom.xml package -DskipTests\` or set SIMKIT_CARD_HOST_JAR"
 }
 
-# Two free consecutive TCP ports (vpcd listens on P for reader 0 and P+1 for reader 1).
+# Two free consecutive TCP ports (vpcd listens on P for reader 0 and P+1 for reader 1), below
+# Linux's ephemeral range (32768 up), so an outgoing connection cannot take them between this
+# check and vpcd's bind.
 free_port() {
   local p i
   for i in $(seq 1 50); do
-    p=$(( 20000 + RANDOM % 30000 ))
+    p=$(( 20000 + RANDOM % 12000 ))
     if [ -z "$(ss -Hltn "( sport = :$p or sport = :$((p + 1)) )" 2>/dev/null)" ]; then
       echo "$p"
       return 0
