@@ -3,7 +3,9 @@
 //! - [`JcardsimPool`]: the bundled simulator; one card host per worker with many copies of the
 //!   default card, so every test gets a factory-fresh card without starting a JVM per test.
 //! - [`SingleCardPool`]: one card opened from a [`CardUri`] (a running `simkit sim` card, a
-//!   PC/SC reader) used by every test in turn; it cannot give fresh cards.
+//!   PC/SC reader) used by every test in turn; when the profile has the `fresh` capability it
+//!   factory-resets the card before each test (only a simkit simulator can: the card host's
+//!   socket, or its PC/SC reader pseudo-APDUs of `applet-spec/simulator.md`).
 
 use std::sync::Arc;
 
