@@ -32,6 +32,20 @@ if [ -d apdu-tests/credit-module ]; then
   cargo run -q --locked -p simkit -- test apdu-tests --jobs 2 --junit target/apdu-tests.xml
 fi
 
+# The PC/SC tests need a reader; tools/pcsc-sim.sh gives them a private pcscd whose vpcd reader
+# holds a simulated card (without it they only print "skipped").
+if command -v pcscd >/dev/null && [ -f /usr/lib/pcsc/drivers/serial/libifdvpcd.so ]; then
+  step "PC/SC: pcscd → vpcd → card host (tools/pcsc-sim.sh)"
+  tools/pcsc-sim.sh run -- cargo test -p simkit-card --test pcsc --locked
+  tools/pcsc-sim.sh run -- cargo test -p simkit --test readers --locked
+  step "APDU conformance suites through PC/SC (JUnit: target/apdu-tests-pcsc.xml)"
+  mkdir -p target
+  tools/pcsc-sim.sh run -- sh -c 'cargo run -q --release --locked -p simkit -- test apdu-tests --card "pcsc:$SIMKIT_PCSC_READER" --cards-profile apdu-tests/cards/simkit-pcsc.toml --junit target/apdu-tests-pcsc.xml'
+else
+  step "PC/SC tests skipped: pcscd or vsmartcard-vpcd missing (run tools/setup.sh)"
+  [ "${CI:-}" = "true" ] && { echo "CI requires the PC/SC tests" >&2; exit 1; }
+fi
+
 fuzz_seconds="${SIMKIT_FUZZ_SECONDS:-15}"
 if [ -d host/core/fuzz ] && [ "$fuzz_seconds" != "0" ]; then
   if command -v cargo-fuzz >/dev/null && rustup toolchain list 2>/dev/null | grep -q '^nightly'; then

@@ -16,6 +16,7 @@ use simkit_core::status::Sw;
 use thiserror::Error;
 
 use crate::jcardsim::JAR_BUILD_COMMAND;
+use crate::pcsc::PcscError;
 
 /// Everything that can go wrong between the host and a card.
 #[derive(Debug, Error)]
@@ -150,9 +151,10 @@ pub enum CardError {
         reason: &'static str,
     },
 
-    /// The PC/SC backend is not there yet.
-    #[error("PC/SC backend not built yet (issue 4); use jcardsim or jcardsim://HOST:PORT")]
-    PcscNotBuilt,
+    /// The PC/SC service, a reader, or the simulator behind it failed (no pcscd, no such
+    /// reader, no card, sharing violation, not a simkit simulator, …).
+    #[error(transparent)]
+    Pcsc(#[from] PcscError),
 }
 
 /// How the card host's answer broke the protocol of `applets/card-host/README.md`.

@@ -494,6 +494,12 @@ impl SimulatorControl for JcardsimCard {
         self.atr = Atr::new(self.request(Op::PowerOn, &[])?);
         Ok(self.atr.clone())
     }
+
+    /// FACTORY_RESET: the host rebuilds the card with every applet it has had installed.
+    fn factory_reset(&mut self) -> Result<Atr, CardError> {
+        self.atr = Atr::new(self.request(Op::FactoryReset, &[])?);
+        Ok(self.atr.clone())
+    }
 }
 
 /// The error of every request on a connection an earlier transport error left out of step.

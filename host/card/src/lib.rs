@@ -8,7 +8,8 @@
 //! - [`channel`]: [`Channel`], the one place where `61xx` (GET RESPONSE), `6Cxx` (re-issue with
 //!   the exact Le), command chaining for readers without extended length, and the Le check on
 //!   responses are handled, with an optional trace of every exchange;
-//! - backends: [`jcardsim`] (the project's card host over a loopback socket) and, later, PC/SC;
+//! - backends: [`jcardsim`] (the project's card host over a loopback socket) and [`pcsc`] (a
+//!   reader of the platform's PC/SC service, e.g. pcscd with the simulator behind vpcd);
 //!   [`uri`] turns a `--card` string into an opened backend; [`mock`] is a scripted card for
 //!   tests of the layers above;
 //! - typed applet clients: [`credit`] (the credit module).
@@ -55,11 +56,13 @@ mod error;
 pub mod jcardsim;
 pub mod mock;
 pub mod model;
+pub mod pcsc;
 pub mod transport;
 pub mod uri;
 
 pub use channel::{Channel, Exchange, ExchangeKind, RecordedExchange, TraceRecorder};
 pub use error::{CardError, HostProtocolError, ResponseFormatError, StartupFailure};
 pub use jcardsim::{AppletSpec, CardHostConfig, CardHostProcess, CardSpec, JcardsimCard};
+pub use pcsc::{PcscCard, PcscError};
 pub use transport::{Atr, Card, Disposition, SimulatorControl, Transaction};
 pub use uri::{AnyCard, CardUri};

@@ -242,6 +242,21 @@ pub trait SimulatorControl {
     /// # Errors
     /// Transport errors.
     fn power_on(&mut self) -> Result<Atr, CardError>;
+
+    /// Factory reset: the card is built again from its specification — every applet installed
+    /// afresh, persistent state and applet statics as on a new card, no tear armed — and
+    /// powered on. Returns the ATR.
+    ///
+    /// The default reports that the simulator has no factory reset.
+    ///
+    /// # Errors
+    /// [`CardError::CardHost`] when unsupported or when an applet fails to install again;
+    /// transport errors.
+    fn factory_reset(&mut self) -> Result<Atr, CardError> {
+        Err(CardError::CardHost(
+            "this simulator has no factory reset".to_owned(),
+        ))
+    }
 }
 
 impl<C: Card + ?Sized> Card for &mut C {
@@ -298,6 +313,9 @@ impl<C: SimulatorControl + ?Sized> SimulatorControl for &mut C {
     }
     fn power_on(&mut self) -> Result<Atr, CardError> {
         (**self).power_on()
+    }
+    fn factory_reset(&mut self) -> Result<Atr, CardError> {
+        (**self).factory_reset()
     }
 }
 

@@ -4,7 +4,15 @@
 //! |---|---|
 //! | `jcardsim` | a new card host started for this process, one card with [`DEFAULT_APPLETS`] |
 //! | `jcardsim://HOST:PORT[/INDEX]` | card `INDEX` (default 0) of a card host already running |
-//! | `pcsc:READER` | the card in PC/SC reader `READER` (not built yet) |
+//! | `pcsc:READER[?mode=shared\|exclusive]` | the card in a PC/SC reader |
+//!
+//! `READER` is a reader's full name (`pcsc:Virtual PCD 00 00`), a case-insensitive substring
+//! matching exactly one reader (`pcsc:vpcd`... `pcsc:acr39`), or, when all digits, the reader's
+//! index in the service's list (`pcsc:0`, numbered as `simkit readers` shows them). A wrong name
+//! fails listing the readers there are. `?mode=` sets the share mode: `shared` (default; other
+//! applications may use the card between our PC/SC transactions) or `exclusive` (nobody else
+//! may connect while we are). Under `tools/pcsc-sim.sh` the simulated card is
+//! `pcsc:$SIMKIT_PCSC_READER`.
 //!
 //! This module parses and dispatches; the backends do the work.
 
@@ -16,6 +24,7 @@ use simkit_core::credit::commands::APPLET_AID as CREDIT_MODULE_AID;
 
 use crate::error::CardError;
 use crate::jcardsim::{AppletSpec, CardHostConfig, CardSpec, JcardsimCard};
+use crate::pcsc::{PcscCard, ReaderSelector, ShareMode};
 use crate::transport::{Atr, Card, Disposition, SimulatorControl};
 
 /// The applets on the card of a plain `jcardsim` URI: (AID, class name). Every class must be
@@ -49,10 +58,12 @@ pub enum CardUri {
         /// Card index (0 when absent).
         index: u8,
     },
-    /// `pcsc:READER`: a PC/SC reader by name.
+    /// `pcsc:READER[?mode=…]`: a PC/SC reader by name, name substring or index.
     Pcsc {
-        /// The reader name, e.g. `Virtual PCD 00 00`.
-        reader: String,
+        /// The reader, e.g. `Virtual PCD 00 00` or index 0.
+        reader: ReaderSelector,
+        /// Shared (default) or exclusive.
+        share: ShareMode,
     },
 }
 
@@ -94,13 +105,18 @@ impl FromStr for CardUri {
                 index,
             });
         }
-        if let Some(reader) = s.strip_prefix("pcsc:") {
+        if let Some(rest) = s.strip_prefix("pcsc:") {
+            let (reader, share) = match rest.rsplit_once("?mode=") {
+                Some((r, "shared")) => (r, ShareMode::Shared),
+                Some((r, "exclusive")) => (r, ShareMode::Exclusive),
+                Some(_) => return Err(bad("mode must be shared or exclusive")),
+                None => (rest, ShareMode::Shared),
+            };
             if reader.is_empty() {
                 return Err(bad("reader name is empty"));
             }
-            return Ok(CardUri::Pcsc {
-                reader: reader.to_owned(),
-            });
+            let Ok(reader) = reader.parse::<ReaderSelector>();
+            return Ok(CardUri::Pcsc { reader, share });
         }
         Err(bad(
             "expected jcardsim, jcardsim://HOST:PORT[/INDEX] or pcsc:READER",
@@ -115,7 +131,11 @@ impl fmt::Display for CardUri {
             CardUri::JcardsimAt { host, port, index } => {
                 write!(f, "jcardsim://{host}:{port}/{index}")
             }
-            CardUri::Pcsc { reader } => write!(f, "pcsc:{reader}"),
+            CardUri::Pcsc {
+                reader,
+                share: ShareMode::Shared,
+            } => write!(f, "pcsc:{reader}"),
+            CardUri::Pcsc { reader, share } => write!(f, "pcsc:{reader}?mode={share}"),
         }
     }
 }
@@ -134,7 +154,7 @@ impl CardUri {
     /// one [`default_card`] when empty); the other URIs ignore it.
     ///
     /// # Errors
-    /// The backend's errors; [`CardError::PcscNotBuilt`] for `pcsc:`.
+    /// The backend's errors ([`CardError::Pcsc`] for `pcsc:`).
     pub fn open_with(&self, mut config: CardHostConfig) -> Result<AnyCard, CardError> {
         match self {
             CardUri::Jcardsim => {
@@ -149,7 +169,9 @@ impl CardUri {
                     *index,
                 )?))
             }
-            CardUri::Pcsc { .. } => Err(CardError::PcscNotBuilt),
+            CardUri::Pcsc { reader, share } => {
+                Ok(AnyCard::Pcsc(Box::new(PcscCard::connect(reader, *share)?)))
+            }
         }
     }
 }
@@ -160,13 +182,18 @@ impl CardUri {
 pub enum AnyCard {
     /// A jCardSim card.
     Jcardsim(JcardsimCard),
+    /// A card in a PC/SC reader (boxed: it holds a transmit buffer).
+    Pcsc(Box<PcscCard>),
 }
 
 impl AnyCard {
-    /// The simulator controls, if the card is simulated.
+    /// The simulator controls, if the card may be simulated. For PC/SC that is always `Some`:
+    /// whether the reader is a simkit simulator shows when a control is used
+    /// ([`PcscError::NotSimulator`](crate::PcscError::NotSimulator) on real hardware).
     pub fn simulator(&mut self) -> Option<&mut dyn SimulatorControl> {
         match self {
             AnyCard::Jcardsim(c) => Some(c),
+            AnyCard::Pcsc(c) => Some(&mut **c),
         }
     }
 }
@@ -175,26 +202,38 @@ impl Card for AnyCard {
     fn transmit_raw(&mut self, apdu: &[u8]) -> Result<Vec<u8>, CardError> {
         match self {
             AnyCard::Jcardsim(c) => c.transmit_raw(apdu),
+            AnyCard::Pcsc(c) => c.transmit_raw(apdu),
+        }
+    }
+    /// The jCardSim backend pipelines a batch; PC/SC sends one command at a time.
+    fn transmit_batch(&mut self, apdus: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, CardError> {
+        match self {
+            AnyCard::Jcardsim(c) => c.transmit_batch(apdus),
+            AnyCard::Pcsc(c) => c.transmit_batch(apdus),
         }
     }
     fn reset(&mut self) -> Result<Atr, CardError> {
         match self {
             AnyCard::Jcardsim(c) => c.reset(),
+            AnyCard::Pcsc(c) => c.reset(),
         }
     }
     fn atr(&self) -> &Atr {
         match self {
             AnyCard::Jcardsim(c) => c.atr(),
+            AnyCard::Pcsc(c) => c.atr(),
         }
     }
     fn begin_transaction(&mut self) -> Result<(), CardError> {
         match self {
             AnyCard::Jcardsim(c) => c.begin_transaction(),
+            AnyCard::Pcsc(c) => c.begin_transaction(),
         }
     }
     fn end_transaction(&mut self, disposition: Disposition) -> Result<(), CardError> {
         match self {
             AnyCard::Jcardsim(c) => c.end_transaction(disposition),
+            AnyCard::Pcsc(c) => c.end_transaction(disposition),
         }
     }
 }
@@ -238,9 +277,26 @@ mod tests {
             (
                 "pcsc:Virtual PCD 00 00",
                 CardUri::Pcsc {
-                    reader: "Virtual PCD 00 00".into(),
+                    reader: ReaderSelector::Name("Virtual PCD 00 00".into()),
+                    share: ShareMode::Shared,
                 },
                 "pcsc:Virtual PCD 00 00",
+            ),
+            (
+                "pcsc:1?mode=exclusive",
+                CardUri::Pcsc {
+                    reader: ReaderSelector::Index(1),
+                    share: ShareMode::Exclusive,
+                },
+                "pcsc:1?mode=exclusive",
+            ),
+            (
+                "pcsc:vpcd?mode=shared",
+                CardUri::Pcsc {
+                    reader: ReaderSelector::Name("vpcd".into()),
+                    share: ShareMode::Shared,
+                },
+                "pcsc:vpcd",
             ),
         ];
         for (text, uri, shown) in cases {
@@ -263,20 +319,12 @@ mod tests {
             ("jcardsim://:4000", "host is empty"),
             ("jcardsim://h:4000/256", "card index"),
             ("pcsc:", "reader name is empty"),
+            ("pcsc:?mode=shared", "reader name is empty"),
+            ("pcsc:r?mode=private", "mode must be shared or exclusive"),
         ] {
             let e = text.parse::<CardUri>().unwrap_err();
             assert!(e.to_string().contains(reason), "{text}: {e}");
         }
-    }
-
-    #[test]
-    fn pcsc_is_not_built_yet() {
-        let e = CardUri::Pcsc { reader: "r".into() }.open().unwrap_err();
-        assert!(matches!(e, CardError::PcscNotBuilt));
-        assert!(
-            e.to_string()
-                .starts_with("PC/SC backend not built yet (issue 4)")
-        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub(crate) mod kcv;
 pub(crate) mod kdf;
 pub(crate) mod mac;
 pub(crate) mod personalise;
+pub(crate) mod readers;
 pub(crate) mod serve;
 pub(crate) mod server;
 pub(crate) mod server_bench;

@@ -53,6 +53,8 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Tools around the grant signer: load benchmark, crash-consistency test.
     Server(cmd::server::Args),
+    /// List the PC/SC readers (index for --card pcsc:INDEX, card present, ATR).
+    Readers(cmd::readers::Args),
     /// Run .apdu conformance scripts against a card, checking every response.
     Test(cmd::test::Args),
     /// Convert a scriptor or apdutool script to the .apdu format.
@@ -67,6 +69,7 @@ fn main() -> ExitCode {
         Command::Kdf(args) => cmd::kdf::run(args, &out),
         Command::Kcv(args) => cmd::kcv::run(args, &out),
         Command::Sw(args) => cmd::sw::run(args, &out),
+        Command::Readers(args) => cmd::readers::run(args, &out),
         Command::Decode(args) => cmd::decode::run(args, &out),
         Command::Demo(args) => cmd::demo::run(args, &out),
         Command::Personalise(args) => cmd::personalise::run(args, &out),

@@ -3,7 +3,9 @@
 //! - [`JcardsimPool`]: the bundled simulator; one card host per worker with many copies of the
 //!   default card, so every test gets a factory-fresh card without starting a JVM per test.
 //! - [`SingleCardPool`]: one card opened from a [`CardUri`] (a running `simkit sim` card, a
-//!   PC/SC reader) used by every test in turn; it cannot give fresh cards.
+//!   PC/SC reader) used by every test in turn; when the profile has the `fresh` capability it
+//!   factory-resets the card before each test (only a simkit simulator can: the card host's
+//!   socket, or its PC/SC reader pseudo-APDUs of `applet-spec/simulator.md`).
 
 use std::sync::Arc;
 
@@ -92,10 +94,18 @@ impl SingleCardPool {
 
 impl CardPool for SingleCardPool {
     fn next_card(&mut self) -> Result<&mut dyn ScriptCard, CardError> {
-        let ch = match self.current.take() {
+        let mut ch = match self.current.take() {
             Some(ch) => ch,
             None => channel_for(self.uri.open()?, &self.profile),
         };
+        // A simkit simulator behind the URI (`simkit sim`, or the card host behind a PC/SC
+        // reader) can be factory-reset: with the `fresh` capability every test starts from a
+        // new card, as with `jcardsim`.
+        if self.profile.has("fresh") {
+            if let Some(sim) = ch.card_mut().simulator() {
+                sim.factory_reset()?;
+            }
+        }
         Ok(self.current.insert(ch))
     }
 }

@@ -27,6 +27,7 @@ pub(crate) enum Op {
     ListCards = 0x08,
     Install = 0x09,
     Shutdown = 0x0A,
+    FactoryReset = 0x0B,
 }
 
 impl Op {
@@ -42,6 +43,7 @@ impl Op {
             Op::ListCards => "LIST_CARDS",
             Op::Install => "INSTALL",
             Op::Shutdown => "SHUTDOWN",
+            Op::FactoryReset => "FACTORY_RESET",
         }
     }
 }

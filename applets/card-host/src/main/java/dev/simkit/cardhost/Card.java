@@ -32,10 +32,17 @@ public final class Card {
     }
 
     private final int index;
-    private final SimkitRuntime runtime;
-    private final Simulator simulator;
-    private final CardClassLoader loader;
+    private final boolean rollback;
+    private final URL[] appletJars;
+    private final ClassLoader parent;
+    private final List<String> extraAppletPackages;
+    // Replaced as a whole by factoryReset(); guarded by this.
+    private SimkitRuntime runtime;
+    private Simulator simulator;
+    private CardClassLoader loader;
     private final List<Installed> applets = new ArrayList<>();
+    /** Every applet installed, in order: what {@link #factoryReset} installs again. */
+    private final List<AppletSpec> installed = new ArrayList<>();
     private boolean powered = true;
 
     public Card(int index, boolean rollback, URL[] appletJars, ClassLoader parent) {
@@ -48,12 +55,41 @@ public final class Card {
      */
     public Card(int index, boolean rollback, URL[] appletJars, ClassLoader parent, List<String> extraAppletPackages) {
         this.index = index;
+        this.rollback = rollback;
+        this.appletJars = appletJars.clone();
+        this.parent = parent;
+        this.extraAppletPackages = List.copyOf(extraAppletPackages);
+        fresh();
+    }
+
+    /** A blank card: new runtime, simulator and class loader (so fresh applet statics too). */
+    private void fresh() {
         this.runtime = new SimkitRuntime(rollback);
         // Simulator's constructor wipes the runtime (resetRuntime) and reads jCardSim's
         // applet system properties; we install applets ourselves afterwards.
         this.simulator = new Simulator(runtime);
         this.loader = new CardClassLoader("simkit-card-" + index, appletJars, parent);
         extraAppletPackages.forEach(loader::addAppletPackage);
+    }
+
+    /**
+     * Factory reset: throws the card away and builds it again from its spec — a new runtime and
+     * class loader, every applet installed so far (startup {@code --card} applets and INSTALLed
+     * ones, in order) installed afresh, so persistent state, applet statics, an armed tear and
+     * the write count are all back to a new card's. The card is powered on.
+     *
+     * @return the ATR
+     */
+    public synchronized byte[] factoryReset() {
+        List<AppletSpec> specs = List.copyOf(installed);
+        installed.clear();
+        applets.clear();
+        fresh();
+        for (AppletSpec spec : specs) {
+            install(spec);
+        }
+        powered = true;
+        return simulator.getATR();
     }
 
     public int index() {
@@ -105,7 +141,7 @@ public final class Card {
         return reset();
     }
 
-    public byte[] atr() {
+    public synchronized byte[] atr() {
         return simulator.getATR();
     }
 
@@ -143,6 +179,7 @@ public final class Card {
             throw new IllegalStateException("install of " + spec + " failed: " + e, e);
         }
         applets.add(new Installed(spec.aid().clone(), spec.className()));
+        installed.add(spec);
     }
 
     static byte[] installData(byte[] aid, byte[] params) {
@@ -162,7 +199,7 @@ public final class Card {
     }
 
     /** The underlying runtime, for in-process tests and benchmarks. */
-    public SimkitRuntime runtime() {
+    public synchronized SimkitRuntime runtime() {
         return runtime;
     }
 }

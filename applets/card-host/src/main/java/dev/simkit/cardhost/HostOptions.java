@@ -1,6 +1,8 @@
 package dev.simkit.cardhost;
 
+import dev.simkit.cardhost.vpcd.VpcdFrontEnd;
 import java.io.File;
+import java.net.InetSocketAddress;
 import java.net.MalformedURLException;
 import java.net.URL;
 import java.nio.file.Path;
@@ -16,7 +18,8 @@ public record HostOptions(
         List<Path> appletJars,
         List<String> appletPackages,
         boolean rollback,
-        boolean quiet) {
+        boolean quiet,
+        InetSocketAddress vpcd) {
 
     public static final String USAGE = """
             usage: java -jar simkit-card-host.jar [options]
@@ -28,6 +31,8 @@ public record HostOptions(
               --applet-package P  also rewrite package P (helper code shared by applets; repeatable)
               --no-rollback       plain jCardSim transactions: nothing rolls back, Util.arrayCopy not atomic
               --quiet             log only warnings (the LISTENING line is always printed)
+              --vpcd HOST:PORT    also serve card 0 to pcscd's vpcd reader at HOST:PORT (reconnects
+                                  when vpcd goes away; vpcd's default reader 0 is 127.0.0.1:35963)
             Without --card, each card holds the test applets EchoApplet (F0534D4B4954E1) and
             CounterApplet (F0534D4B4954E2).
             """;
@@ -42,6 +47,7 @@ public record HostOptions(
         List<String> packages = new ArrayList<>();
         boolean rollback = true;
         boolean quiet = false;
+        InetSocketAddress vpcd = null;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             switch (a) {
@@ -53,6 +59,7 @@ public record HostOptions(
                 case "--applet-package" -> packages.add(value(args, ++i, a));
                 case "--no-rollback" -> rollback = false;
                 case "--quiet" -> quiet = true;
+                case "--vpcd" -> vpcd = VpcdFrontEnd.parseAddress(value(args, ++i, a));
                 case "--help", "-h" -> throw new IllegalArgumentException("");
                 default -> throw new IllegalArgumentException("unknown option " + a);
             }
@@ -63,7 +70,8 @@ public record HostOptions(
         if (cards.size() * copies > 256) {
             throw new IllegalArgumentException("at most 256 cards");
         }
-        return new HostOptions(port, portFile, List.copyOf(cards), copies, List.copyOf(jars), List.copyOf(packages), rollback, quiet);
+        return new HostOptions(port, portFile, List.copyOf(cards), copies, List.copyOf(jars), List.copyOf(packages), rollback, quiet,
+                vpcd);
     }
 
     public URL[] appletJarUrls() {

@@ -1,6 +1,7 @@
 package dev.simkit.cardhost;
 
 import dev.simkit.cardhost.server.CardServer;
+import dev.simkit.cardhost.vpcd.VpcdFrontEnd;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -51,7 +52,12 @@ public final class Main {
         if (!opts.quiet()) {
             System.err.print(host.describe());
         }
-        try (CardServer server = CardServer.start(host, opts.port())) {
+        try (CardServer server = CardServer.start(host, opts.port());
+                VpcdFrontEnd vpcd = opts.vpcd() == null ? null : new VpcdFrontEnd(opts.vpcd(), host.card(0))) {
+            if (vpcd != null) {
+                vpcd.start();
+                Log.info("serving card 0 to vpcd at %s:%d", opts.vpcd().getHostString(), opts.vpcd().getPort());
+            }
             int port = server.port();
             if (opts.portFile() != null) {
                 writePortFile(opts.portFile(), port);

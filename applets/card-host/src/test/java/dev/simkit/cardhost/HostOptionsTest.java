@@ -44,6 +44,16 @@ class HostOptionsTest {
     }
 
     @Test
+    void vpcdAddress() {
+        assertEquals(null, HostOptions.parse(new String[0]).vpcd());
+        HostOptions o = HostOptions.parse(new String[] {"--vpcd", "127.0.0.1:35963"});
+        assertEquals("127.0.0.1", o.vpcd().getHostString());
+        assertEquals(35963, o.vpcd().getPort());
+        assertThrows(IllegalArgumentException.class, () -> HostOptions.parse(new String[] {"--vpcd", "35963"}));
+        assertThrows(IllegalArgumentException.class, () -> HostOptions.parse(new String[] {"--vpcd"}));
+    }
+
+    @Test
     void badArgumentsAreRejected() {
         assertThrows(IllegalArgumentException.class, () -> HostOptions.parse(new String[] {"--port"}));
         assertThrows(IllegalArgumentException.class, () -> HostOptions.parse(new String[] {"--port", "70000"}));

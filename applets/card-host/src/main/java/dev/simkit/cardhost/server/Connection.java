@@ -113,6 +113,7 @@ final class Connection {
             }
             case Protocol.POWER_ON -> send(Protocol.OK, card.powerOn());
             case Protocol.GET_ATR -> send(Protocol.OK, card.atr());
+            case Protocol.FACTORY_RESET -> send(Protocol.OK, card.factoryReset());
             case Protocol.TEAR_AT -> {
                 requireLength(payload, 4, "TEAR_AT");
                 int k = ByteBuffer.wrap(payload).getInt();

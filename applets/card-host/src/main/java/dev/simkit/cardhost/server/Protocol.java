@@ -26,6 +26,8 @@ public final class Protocol {
     public static final int LIST_CARDS = 0x08;
     public static final int INSTALL = 0x09;
     public static final int SHUTDOWN = 0x0A;
+    /** Rebuilds the card from its spec (fresh applets, fresh persistent state); answers the ATR. */
+    public static final int FACTORY_RESET = 0x0B;
 
     // Statuses
     public static final int OK = 0;
