@@ -40,7 +40,7 @@ if command -v pcscd >/dev/null && [ -f /usr/lib/pcsc/drivers/serial/libifdvpcd.s
   tools/pcsc-sim.sh run -- cargo test -p simkit --test readers --locked
   step "APDU conformance suites through PC/SC (JUnit: target/apdu-tests-pcsc.xml)"
   mkdir -p target
-  tools/pcsc-sim.sh run -- sh -c 'cargo run -q --release --locked -p simkit -- test apdu-tests --card "pcsc:$SIMKIT_PCSC_READER" --cards-profile apdu-tests/cards/simkit-pcsc.toml --junit target/apdu-tests-pcsc.xml'
+  tools/pcsc-sim.sh run -- sh -c 'cargo run -q --locked -p simkit -- test apdu-tests --card "pcsc:$SIMKIT_PCSC_READER" --cards-profile apdu-tests/cards/simkit-pcsc.toml --junit target/apdu-tests-pcsc.xml'
 else
   step "PC/SC tests skipped: pcscd or vsmartcard-vpcd missing (run tools/setup.sh)"
   [ "${CI:-}" = "true" ] && { echo "CI requires the PC/SC tests" >&2; exit 1; }
