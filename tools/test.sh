@@ -41,6 +41,8 @@ if command -v pcscd >/dev/null && [ -f /usr/lib/pcsc/drivers/serial/libifdvpcd.s
   step "APDU conformance suites through PC/SC (JUnit: target/apdu-tests-pcsc.xml)"
   mkdir -p target
   tools/pcsc-sim.sh run -- sh -c 'cargo run -q --locked -p simkit -- test apdu-tests --card "pcsc:$SIMKIT_PCSC_READER" --cards-profile apdu-tests/cards/simkit-pcsc.toml --junit target/apdu-tests-pcsc.xml'
+  step "scriptor (pcsc-tools) plays the suites' commands on the same reader: answers must be identical"
+  tools/pcsc-sim.sh run -- sh -c 'python3 tools/scriptor-crosscheck.py --simkit "${CARGO_TARGET_DIR:-target}/debug/simkit" apdu-tests/credit-module apdu-tests/backup-store'
 else
   step "PC/SC tests skipped: pcscd or vsmartcard-vpcd missing (run tools/setup.sh)"
   [ "${CI:-}" = "true" ] && { echo "CI requires the PC/SC tests" >&2; exit 1; }
