@@ -119,6 +119,30 @@ fn setup(dir: &Path, profile: &str, master: &str) {
     .unwrap();
 }
 
+/// Personalises the card with `perso.toml` and imports its registration into the signer.
+fn personalise_and_import(d: &Path, card: &str, server: &Serve, funds: i64) {
+    ok_json(
+        d,
+        card,
+        &[
+            "personalise",
+            "--profile",
+            "perso.toml",
+            "--registration-out",
+            "reg.json",
+        ],
+    );
+    let registration: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("reg.json")).unwrap()).unwrap();
+    let resp = ureq::post(&format!("{}/v1/modules", server.url))
+        .set("Authorization", &format!("Bearer {TOKEN}"))
+        .send_json(serde_json::json!({
+            "registration": registration, "account_id": "acct-1", "initial_funds": funds
+        }))
+        .unwrap();
+    assert_eq!(resp.status(), 201, "import");
+}
+
 #[test]
 fn reload_through_the_network_signer_for_every_profile_resuming_interruptions() {
     let profiles = [
@@ -138,27 +162,7 @@ fn reload_through_the_network_signer_for_every_profile_resuming_interruptions() 
         setup(d, profile, master);
         let card = format!("jcardsim://{}/{i}", host.addr());
         let server = serve(d);
-
-        ok_json(
-            d,
-            &card,
-            &[
-                "personalise",
-                "--profile",
-                "perso.toml",
-                "--registration-out",
-                "reg.json",
-            ],
-        );
-        let registration: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(d.join("reg.json")).unwrap()).unwrap();
-        let resp = ureq::post(&format!("{}/v1/modules", server.url))
-            .set("Authorization", &format!("Bearer {TOKEN}"))
-            .send_json(serde_json::json!({
-                "registration": registration, "account_id": "acct-1", "initial_funds": 1_000_000
-            }))
-            .unwrap();
-        assert_eq!(resp.status(), 201, "{profile}: import");
+        personalise_and_import(d, &card, &server, 1_000_000);
 
         let reload = ["credit", "reload", "2500", "--server", server.url.as_str()];
         // A plain round, then one interrupted after each step and run again.
@@ -308,26 +312,7 @@ fn a_slow_bank_opens_the_credit_line_and_the_grant_is_collected_later() {
     let card = format!("jcardsim://{}/0", host.addr());
     let (bank, seen) = slow_bank(3);
     let server = serve_with(d, &["--authority-webhook", &bank]);
-    ok_json(
-        d,
-        &card,
-        &[
-            "personalise",
-            "--profile",
-            "perso.toml",
-            "--registration-out",
-            "reg.json",
-        ],
-    );
-    let registration: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(d.join("reg.json")).unwrap()).unwrap();
-    let resp = ureq::post(&format!("{}/v1/modules", server.url))
-        .set("Authorization", &format!("Bearer {TOKEN}"))
-        .send_json(serde_json::json!({
-            "registration": registration, "account_id": "acct-1", "initial_funds": 0
-        }))
-        .unwrap();
-    assert_eq!(resp.status(), 201);
+    personalise_and_import(d, &card, &server, 0);
 
     // The bank is slow and we do not wait: the provisional ack is applied, exit 75.
     let o = simkit(

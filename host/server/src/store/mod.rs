@@ -386,6 +386,18 @@ fn id_hex(id: &ModuleId) -> String {
 /// A rejection the transaction registered (and committed), with the fraud event it logged.
 type Registered = (Rejection, Option<FraudEvent>);
 
+/// A message transaction's result as the API takes it: a registered rejection becomes the
+/// error, with the fraud event it registered.
+fn settle<T>(
+    result: Result<Result<T, Registered>, StoreError>,
+) -> Result<T, (StoreError, Option<FraudEvent>)> {
+    match result {
+        Ok(Ok(done)) => Ok(done),
+        Ok(Err((rejection, event))) => Err((StoreError::Rejected(rejection), event)),
+        Err(e) => Err((e, None)),
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the SQLite database at `path`, switches it to WAL mode and
     /// runs the migrations it lacks.
@@ -521,6 +533,15 @@ impl Store {
         Ok(record)
     }
 
+    /// The record and account of the module a message names; unknown → the policy's 404.
+    fn load_named(
+        tx: &mut dyn Tx,
+        id: &str,
+        module_id: ModuleId,
+    ) -> Result<(ServerRecord, String), StoreError> {
+        Self::load(tx, id)?.ok_or(StoreError::Rejected(Rejection::UnknownModule(module_id)))
+    }
+
     fn load(tx: &mut dyn Tx, id: &str) -> Result<Option<(ServerRecord, String)>, StoreError> {
         match tx.module_for_update(id)? {
             None => Ok(None),
@@ -618,9 +639,7 @@ impl Store {
             Authority::External(a) => Some(a.clone()),
         };
         let first = self.transact(Mode::Write, |tx| {
-            let (mut record, account) = Self::load(tx, &id)?.ok_or(StoreError::Rejected(
-                Rejection::UnknownModule(parsed.module_id),
-            ))?;
+            let (mut record, account) = Self::load_named(tx, &id, parsed.module_id)?;
             let keys = self.module_keys(&record)?;
             match server::classify_request(&record, bytes, &keys.request) {
                 Err(r) => Ok(Err(Self::register(tx, record, r)?)),
@@ -645,13 +664,9 @@ impl Store {
                 }
             }
         });
-        let (amount, account) = match first {
-            Ok(Ok(Step::Done(answer))) => return Ok((answer, None)),
-            Ok(Ok(Step::AskAuthority { amount, account })) => (amount, account),
-            Ok(Err((rejection, event))) => {
-                return Err((StoreError::Rejected(rejection), event));
-            }
-            Err(e) => return Err((e, None)),
+        let (amount, account) = match settle(first)? {
+            Step::Done(answer) => return Ok((answer, None)),
+            Step::AskAuthority { amount, account } => (amount, account),
         };
         let Some(authority) = external else {
             return Err((
@@ -672,9 +687,7 @@ impl Store {
             return Err((StoreError::AuthorityUnavailable(why.clone()), None));
         }
         let second = self.transact(Mode::Write, |tx| {
-            let (mut record, _) = Self::load(tx, &id)?.ok_or(StoreError::Rejected(
-                Rejection::UnknownModule(parsed.module_id),
-            ))?;
+            let (mut record, _) = Self::load_named(tx, &id, parsed.module_id)?;
             let keys = self.module_keys(&record)?;
             match server::classify_request(&record, bytes, &keys.request) {
                 Err(r) => Ok(Err(Self::register(tx, record, r)?)),
@@ -726,11 +739,7 @@ impl Store {
                 }
             }
         });
-        match second {
-            Ok(Ok(answer)) => Ok((answer, None)),
-            Ok(Err((rejection, event))) => Err((StoreError::Rejected(rejection), event)),
-            Err(e) => Err((e, None)),
-        }
+        settle(second).map(|answer| (answer, None))
     }
 
     /// `GET /v1/reload/{module_id}/{n}`: the answer to request `n` of module `id` — the stored
@@ -773,9 +782,7 @@ impl Store {
             .map_err(|e| (StoreError::Rejected(Rejection::Malformed(e)), None))?;
         let id = id_hex(&parsed.module_id);
         let result = self.transact(Mode::Write, |tx| {
-            let (mut record, _) = Self::load(tx, &id)?.ok_or(StoreError::Rejected(
-                Rejection::UnknownModule(parsed.module_id),
-            ))?;
+            let (mut record, _) = Self::load_named(tx, &id, parsed.module_id)?;
             let keys = self.module_keys(&record)?;
             let before = record.completed_through;
             match server::handle_completion(&mut record, bytes, &keys.request) {
@@ -790,11 +797,7 @@ impl Store {
                 }
             }
         });
-        match result {
-            Ok(Ok(done)) => Ok(done),
-            Ok(Err((rejection, event))) => Err((StoreError::Rejected(rejection), event)),
-            Err(e) => Err((e, None)),
-        }
+        settle(result)
     }
 
     fn parse_id(id: &str) -> Result<ModuleId, StoreError> {
