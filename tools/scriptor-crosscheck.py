@@ -23,7 +23,7 @@ import sys
 import tempfile
 
 PLAYABLE = {"command", "select"}
-QUIET = {"echo", "note", "fresh", "let", "default", "name", "requires", "quirk"}
+QUIET = {"echo", "note", "let", "default", "name", "requires", "quirk"}
 FACTORY_RESET = "FF E3 00 00 00"
 
 
@@ -85,17 +85,24 @@ def main() -> int:
         if test["outcome"].get("status") != "passed":
             skipped += 1
             continue
-        steps = [s for s in test["steps"] if s["action"] not in QUIET]
-        if not steps or any(s["action"] not in PLAYABLE or "sent" not in s for s in steps):
+        # `.fresh` before the first command is a no-op note; after one, the runner
+        # factory-reset the card, and scriptor's script does the same.
+        steps = [
+            s for s in test["steps"]
+            if s["action"] not in QUIET
+            and not (s["action"] == "fresh" and s.get("note") != "card factory-reset")
+        ]
+        if not steps or any(
+            s["action"] != "fresh" and (s["action"] not in PLAYABLE or "sent" not in s)
+            for s in steps
+        ):
             skipped += 1
             continue
-        ours = [
-            (s.get("received") or "").upper() + s["sw"].split(" ")[0].upper() for s in steps
-        ]
         with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
             f.write(FACTORY_RESET + "\n")
             for s in steps:
-                f.write(spaced(s["sent"].replace(" ", "")) + "\n")
+                sent = FACTORY_RESET if s["action"] == "fresh" else s["sent"].replace(" ", "")
+                f.write(spaced(sent.replace(" ", "")) + "\n")
             script = f.name
         try:
             out = subprocess.run(
@@ -109,10 +116,13 @@ def main() -> int:
             fail(f"scriptor failed on {test['file']}: {out.stderr.strip()}")
         theirs = scriptor_responses(out.stdout)[1:]  # the first answers FACTORY_RESET
         played += 1
-        if len(theirs) != len(ours):
-            mismatches.append(f"{test['file']}: scriptor gave {len(theirs)} answers, we got {len(ours)}")
+        if len(theirs) != len(steps):
+            mismatches.append(f"{test['file']}: scriptor gave {len(theirs)} answers, we sent {len(steps)}")
             continue
-        for s, a, b in zip(steps, ours, theirs):
+        for s, b in zip(steps, theirs):
+            if s["action"] == "fresh":
+                continue  # the reset's own answer (an ATR) is not compared
+            a = (s.get("received") or "").upper() + s["sw"].split(" ")[0].upper()
             compared += 1
             if a != b:
                 mismatches.append(f"{s['location']}: sent {s['sent']}\n  simkit:   {a}\n  scriptor: {b}")

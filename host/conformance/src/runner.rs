@@ -514,13 +514,34 @@ impl Run<'_> {
                 if let Some(skip) = self.needs("fresh", loc, ".fresh") {
                     return skip;
                 }
-                failure(
-                    loc,
-                    format!(
-                        "step {}: .fresh after the first command needs a card that can be factory-reset, which this runner cannot do yet; split the test",
-                        loc.file_line()
-                    ),
-                )
+                // Mid-test: the simulator rebuilds the card (every applet installed again,
+                // fresh persistent state), over its socket or through the reader's
+                // pseudo-APDUs (applet-spec/simulator.md).
+                let result = match self.card.simulator() {
+                    Some(sim) => sim.factory_reset().map(|_| ()),
+                    None => {
+                        return failure(
+                            loc,
+                            format!(
+                                "step {}: .fresh after the first command needs a simulator that can be factory-reset; this card is not one",
+                                loc.file_line()
+                            ),
+                        );
+                    }
+                };
+                match result {
+                    Ok(()) => {
+                        self.record(
+                            loc,
+                            "fresh",
+                            StepStatus::Note,
+                            Some("card factory-reset".into()),
+                            start.elapsed(),
+                        );
+                        Flow::Next
+                    }
+                    Err(e) => failure(loc, format!("{loc}: factory reset failed: {e}")),
+                }
             }
             Action::Select { aid, sw } => {
                 let aid = match aid.eval(&self.vars) {

@@ -151,6 +151,28 @@ fn tear_on_the_simulator() {
 }
 
 #[test]
+fn fresh_before_the_first_command_is_a_note_and_after_it_asks_the_simulator() {
+    // Before any command: nothing to do.
+    let card = ScriptedCard::new([("80CA000000", "9000")]);
+    let (r, ch) = run(".fresh\n80 CA 00 00 00 -> 9000\n", card, &all_caps());
+    assert_eq!(r.outcome, Outcome::Passed, "{}", text_line(&r));
+    assert_eq!(
+        r.steps[0].note.as_deref(),
+        Some("card is factory-fresh already")
+    );
+    ch.card().finish().unwrap();
+    // After a command: the simulator must rebuild the card; the scripted card cannot, so the
+    // step fails with the reason (never a silent pass on a card that kept its state).
+    let card = ScriptedCard::new([("80CA000000", "9000")]);
+    let (r, _) = run("80 CA 00 00 00 -> 9000\n.fresh\n", card, &all_caps());
+    let Outcome::Failed { location, message } = &r.outcome else {
+        panic!("{r:?}")
+    };
+    assert_eq!(location, "t.apdu:2");
+    assert!(message.contains("factory reset failed"), "{message}");
+}
+
+#[test]
 fn quirk_recorded_not_failed_on_cards_that_list_it() {
     let mut opts = all_caps();
     opts.profile.quirks.push("Q7".into());
