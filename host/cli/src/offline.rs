@@ -99,16 +99,6 @@ impl OfflineSigner {
         &self.path
     }
 
-    /// The server's view of the module.
-    pub(crate) fn record(&self) -> &ServerRecord {
-        &self.state.record
-    }
-
-    /// Debits made so far.
-    pub(crate) fn debits(&self) -> &[Debit] {
-        &self.state.debits
-    }
-
     /// Answers a reload request (spec §6). The offline ledger has unlimited funds.
     pub(crate) fn reload(&mut self, request: &[u8]) -> Result<Answer> {
         let action = server::classify_request(&self.state.record, request, &self.keys.request);

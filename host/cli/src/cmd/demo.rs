@@ -1,6 +1,7 @@
 //! `simkit demo`: the README's main job. Personalises a simulated card (`--card`, by default a
 //! fresh jCardSim card running the credit-module applet), then plays one complete reload round
-//! against it with the offline grant signer, printing every message decoded. On the way the grant
+//! against it with the grant signer's store (simkit-server on a SQLite file in a temporary
+//! directory, in-process), printing every message decoded. On the way the grant
 //! is "lost" and the request retried, to show that a retransmission is answered byte for byte
 //! without a second debit.
 //!
@@ -25,8 +26,8 @@ use simkit_core::crypto::key::SecretKey;
 use simkit_core::hexutil::{parse_hex_array, to_hex};
 
 use crate::cardarg::CardArg;
-use crate::offline::{Answer, OfflineSigner};
 use crate::output::Output;
+use simkit_server::{Answer, SoftwareKey, Store};
 
 /// Arguments of `simkit demo`.
 #[derive(Debug, clap::Args)]
@@ -113,7 +114,12 @@ const DEMO_LIMITS: Limits = Limits {
     credit_line: 2_000,
 };
 
-/// The round on a card, through the same client and offline signer as `simkit credit reload`.
+/// The account the demo's reloads are debited from, and its funds.
+const DEMO_ACCOUNT: &str = "demo-account";
+const DEMO_FUNDS: i64 = 1_000_000;
+
+/// The round on a card, through the same client as `simkit credit reload` and the same signer
+/// store as `simkit serve` (SQLite).
 fn play<C: Card>(
     channel: &mut Channel<C>,
     card_name: &str,
@@ -130,9 +136,9 @@ fn play<C: Card>(
         text: Vec::new(),
     };
 
-    // The signer's files live in a temporary directory that goes with the demo.
+    // The grant signer — simkit-server's store, the one `simkit serve` runs, here in-process —
+    // keeps its SQLite database in a temporary directory that goes with the demo.
     let dir = tempfile::tempdir().context("creating a temporary directory")?;
-    let reg_path = dir.path().join("registration.json");
     let registration = Registration::new(
         module_id,
         profile,
@@ -143,8 +149,12 @@ fn play<C: Card>(
         5,
         "https://reload.example/v1".into(),
     )?;
-    std::fs::write(&reg_path, serde_json::to_string_pretty(&registration)?)?;
-    let mut signer = OfflineSigner::open(&reg_path, &master)?;
+    let db_path = dir.path().join("signer.db");
+    let signer = Store::open(&db_path, Box::new(SoftwareKey::new(master.clone())))
+        .with_context(|| format!("opening the signer's database {}", db_path.display()))?;
+    signer
+        .import(&registration, DEMO_ACCOUNT, DEMO_FUNDS)
+        .context("importing the module's registration into the signer")?;
 
     let mut card = CreditClient::new(channel);
     card.select().context("selecting the credit module")?;
@@ -191,7 +201,7 @@ fn play<C: Card>(
         .context("INITIATE RELOAD")?
         .to_bytes();
     t.message("request", "card", "signer", &request)?;
-    let Answer::Fresh(grant) = signer.reload(&request)? else {
+    let Answer::Fresh(grant) = signer.reload(&request).map_err(|(e, _)| e)?.0 else {
         bail!("a fresh request was taken for a retransmission");
     };
     t.message("grant", "signer", "card", &grant)?;
@@ -204,7 +214,7 @@ fn play<C: Card>(
         again == request,
         "the re-issued request differs from the pending one"
     );
-    let Answer::Resent(resent) = signer.reload(&again)? else {
+    let Answer::Resent(resent) = signer.reload(&again).map_err(|(e, _)| e)?.0 else {
         bail!("a retransmission was taken for a new request");
     };
     ensure!(
@@ -219,22 +229,15 @@ fn play<C: Card>(
         .ack()
         .to_bytes();
     t.message("completion", "card", "signer", &ack)?;
-    signer.completion(&ack)?;
+    signer.completion(&ack).map_err(|(e, _)| e)?;
     let after = card.status().context("GET STATUS")?;
+    let record = signer.module(&to_hex(&module_id))?.record;
+    let debits: Vec<(u32, u32)> = signer.ledger()?.iter().map(|d| (d.n, d.amount)).collect();
     t.say(
         "done",
         format!(
             "balance {} → {}, N {} → {}, signer S = {}, debits {:?}",
-            status.balance,
-            after.balance,
-            status.n,
-            after.n,
-            signer.record().s,
-            signer
-                .debits()
-                .iter()
-                .map(|d| (d.n, d.amount))
-                .collect::<Vec<_>>(),
+            status.balance, after.balance, status.n, after.n, record.s, debits,
         ),
     );
     out.emit(
