@@ -47,3 +47,31 @@ fn a_url_without_the_master_key_is_refused_clearly() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("--master-key-file"), "{err}");
 }
+
+#[test]
+fn bulk_imported_modules_are_served() {
+    // 2,500 modules straight into the database (three import transactions), then rounds: every
+    // round must succeed, so every module the workers pick was registered correctly.
+    let o = Command::new(env!("CARGO_BIN_EXE_simkit"))
+        .args([
+            "--json",
+            "server",
+            "bench",
+            "--modules",
+            "2500",
+            "--bulk-import",
+        ])
+        .args(["--concurrency", "4", "--rounds", "200", "--seed", "3"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: stderr {:?}", String::from_utf8_lossy(&o.stderr)));
+    assert!(o.status.success(), "{v:#}");
+    assert_eq!(v["modules"], 2500);
+    let level = &v["levels"][0];
+    assert_eq!(
+        (level["rounds"].clone(), level["errors"].clone()),
+        (200.into(), serde_json::json!({})),
+        "{v:#}"
+    );
+}

@@ -122,6 +122,7 @@ on_both_backends!(
     migration_2_moves_the_floats_credits_out_of_its_row,
     stores_opened_together_migrate_once,
     two_stores_on_one_database_under_load_never_debit_twice,
+    a_bulk_import_is_all_or_nothing,
 );
 
 fn module_for(master: &SecretKey, id: ModuleId) -> (Registration, Module) {
@@ -457,4 +458,44 @@ fn postgres_connections_that_died_in_the_pool_are_replaced() {
     let (answer, _) = store.reload(&request).unwrap();
     module.apply_grant(answer.bytes()).unwrap();
     assert_eq!(store.account_balance("acct").unwrap(), Some(9_500));
+}
+
+fn a_bulk_import_is_all_or_nothing(db: Db) {
+    let master = example_master(PROFILE);
+    let store = db.open(&master);
+    let ids: Vec<ModuleId> = (0u8..50).map(|i| [0xB1, 0, 0, 0, 0, 0, 0, i]).collect();
+    let batch: Vec<(Registration, String, i64)> = ids
+        .iter()
+        .map(|id| (module_for(&master, *id).0, format!("acct-{}", id[7]), 1_000))
+        .collect();
+    assert_eq!(store.import_many(&batch).unwrap(), 50);
+    let view = store.module(&hex::encode_upper(ids[49])).unwrap();
+    assert_eq!(
+        (view.account_id.as_str(), view.account_balance),
+        ("acct-49", 1_000)
+    );
+    // A second batch with one module already registered stores nothing of its new ones.
+    let mut again: Vec<(Registration, String, i64)> = (50u8..60)
+        .map(|i| {
+            let id = [0xB1, 0, 0, 0, 0, 0, 0, i];
+            (module_for(&master, id).0, format!("acct-{i}"), 5)
+        })
+        .collect();
+    again.push(batch[3].clone());
+    let err = store.import_many(&again).unwrap_err();
+    assert_eq!(err.code(), "already-registered", "{err}");
+    assert!(
+        store
+            .module(&hex::encode_upper([0xB1, 0, 0, 0, 0, 0, 0, 50]))
+            .is_err()
+    );
+    assert_eq!(store.account_balance("acct-3").unwrap(), Some(1_000));
+    // A registration made under another master key is refused before anything is written.
+    let other = SecretKey::from_hex("000102030405060708090A0B0C0D0E0F").unwrap();
+    let foreign = vec![(module_for(&other, [0xB2; 8]).0, "acct-x".to_owned(), 1)];
+    assert_eq!(
+        store.import_many(&foreign).unwrap_err().code(),
+        "registration-refused"
+    );
+    assert_eq!(store.account_balance("acct-x").unwrap(), None);
 }

@@ -533,6 +533,43 @@ impl Store {
         Ok(record)
     }
 
+    /// Imports many registration records in **one** transaction — the bulk path for operators
+    /// (and `simkit server bench --bulk-import`) where one HTTP import per module would take
+    /// hours for a million modules. Each item is (registration, account id, initial funds) and
+    /// is checked exactly as [`Store::import`] checks one (KCVs against this server's key,
+    /// account id, funds) before anything is written; if any module is already registered,
+    /// nothing of the batch is stored. Returns how many were imported.
+    pub fn import_many(&self, items: &[(Registration, String, i64)]) -> Result<usize, StoreError> {
+        let mut rows = Vec::with_capacity(items.len());
+        for (registration, account_id, initial_funds) in items {
+            self.keys.check_registration(registration)?;
+            if account_id.is_empty() || account_id == FLOAT_ACCOUNT {
+                return Err(StoreError::BadInput(format!(
+                    "account id {account_id:?} is not allowed"
+                )));
+            }
+            if *initial_funds < 0 {
+                return Err(StoreError::BadInput("initial funds must be ≥ 0".into()));
+            }
+            rows.push((
+                id_hex(&registration.module_id),
+                serde_json::to_string(registration)?,
+                serde_json::to_string(&registration.server_record())?,
+                account_id.as_str(),
+                *initial_funds,
+            ));
+        }
+        self.transact(Mode::Write, |tx| {
+            for (id, registration_json, record_json, account_id, funds) in &rows {
+                tx.add_funds(account_id, *funds)?;
+                if !tx.insert_module(id, registration_json, record_json, account_id)? {
+                    return Err(StoreError::AlreadyRegistered(id.clone()));
+                }
+            }
+            Ok(rows.len())
+        })
+    }
+
     /// The record and account of the module a message names; unknown → the policy's 404.
     fn load_named(
         tx: &mut dyn Tx,
