@@ -349,3 +349,30 @@ async fn the_http_webhook_drives_the_same_flow() {
         HashMap::from([(format!("{}:5", hex::encode_upper(ID)), 2)])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_request_made_stale_by_a_resync_is_not_replayed_as_fraud() {
+    let bank = Arc::new(Scripted::default());
+    *bank.script.lock().unwrap() = vec![DebitAnswer::Pending];
+    let mut e = env(bank.clone()).await;
+    let request = e.module.initiate_reload(400).unwrap();
+    let (status, location, _) = post(&e.app, &request).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    // The operator moves S past the pending request.
+    let (status, body) = admin(
+        &e.app,
+        "POST",
+        &format!("/v1/modules/{}/resync", hex::encode(ID)),
+        Some(json!({"n": 6})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, body) = get(&e.app, &location.unwrap()).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::NOT_FOUND, "unknown-reload".into())
+    );
+    let (_, fraud) = admin(&e.app, "GET", "/v1/fraud", None).await;
+    assert_eq!(fraud.as_array().unwrap().len(), 0, "{fraud}");
+    assert_eq!(bank.asked.lock().unwrap().len(), 1);
+}

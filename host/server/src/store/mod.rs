@@ -798,7 +798,11 @@ impl Store {
             let with_n = |r: &Option<[u8; ReloadRequest::LEN]>| {
                 r.filter(|b| ReloadRequest::parse(b).is_ok_and(|q| q.n == n))
             };
-            Ok(with_n(&record.last_request).or_else(|| with_n(&record.pending_request)))
+            // A pending request is replayed only while it is still fresh (N = S): after an
+            // operator's resync it would be out of the window, and a poll must never register
+            // a fraud event.
+            let pending = with_n(&record.pending_request).filter(|_| n == record.s);
+            Ok(with_n(&record.last_request).or(pending))
         });
         match found {
             Ok(Some(request)) => self.reload(&request),
