@@ -224,6 +224,12 @@ async fn completion(State(state): State<AppState>, body: Bytes) -> Response {
 }
 
 /// `Some(401 answer)` unless the request carries the admin bearer token.
+/// An admin endpoint's JSON body, or the `400 bad-input` answer naming what is wrong with it.
+fn admin_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Box<Response>> {
+    serde_json::from_slice(body)
+        .map_err(|e| Box::new(error_response(400, "bad-input", &e.to_string())))
+}
+
 fn unauthorised(state: &AppState, headers: &HeaderMap) -> Option<Response> {
     let given = headers
         .get(header::AUTHORIZATION)
@@ -265,9 +271,9 @@ async fn import(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
     if let Some(r) = unauthorised(&state, &headers) {
         return r;
     }
-    let parsed: ImportBody = match serde_json::from_slice(&body) {
+    let parsed: ImportBody = match admin_body(&body) {
         Ok(b) => b,
-        Err(e) => return error_response(400, "bad-input", &e.to_string()),
+        Err(r) => return *r,
     };
     match blocking(&state, move |s| {
         s.import(
@@ -327,9 +333,9 @@ async fn resync(
     if let Some(r) = unauthorised(&state, &headers) {
         return r;
     }
-    let parsed: ResyncBody = match serde_json::from_slice(&body) {
+    let parsed: ResyncBody = match admin_body(&body) {
         Ok(b) => b,
-        Err(e) => return error_response(400, "bad-input", &e.to_string()),
+        Err(r) => return *r,
     };
     match blocking(&state, move |s| s.resync(&id, parsed.n)).await {
         Ok(v) => Json(v).into_response(),
@@ -353,9 +359,9 @@ async fn limits(
     if let Some(r) = unauthorised(&state, &headers) {
         return r;
     }
-    let parsed: LimitsBody = match serde_json::from_slice(&body) {
+    let parsed: LimitsBody = match admin_body(&body) {
         Ok(b) => b,
-        Err(e) => return error_response(400, "bad-input", &e.to_string()),
+        Err(r) => return *r,
     };
     match blocking(&state, move |s| s.limit_update(&id, parsed.limits)).await {
         Ok((record, update)) => Json(serde_json::json!({
@@ -383,9 +389,9 @@ async fn confirm_limits(
     if let Some(r) = unauthorised(&state, &headers) {
         return r;
     }
-    let parsed: ConfirmBody = match serde_json::from_slice(&body) {
+    let parsed: ConfirmBody = match admin_body(&body) {
         Ok(b) => b,
-        Err(e) => return error_response(400, "bad-input", &e.to_string()),
+        Err(r) => return *r,
     };
     match blocking(&state, move |s| s.confirm_limits(&id, parsed.sequence)).await {
         Ok(v) => Json(v).into_response(),

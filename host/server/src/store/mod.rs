@@ -508,29 +508,8 @@ impl Store {
         account_id: &str,
         initial_funds: i64,
     ) -> Result<ServerRecord, StoreError> {
-        self.keys.check_registration(registration)?;
-        if account_id.is_empty() || account_id == FLOAT_ACCOUNT {
-            return Err(StoreError::BadInput(format!(
-                "account id {account_id:?} is not allowed"
-            )));
-        }
-        if initial_funds < 0 {
-            return Err(StoreError::BadInput("initial funds must be ≥ 0".into()));
-        }
-        let record = registration.server_record();
-        let id = id_hex(&registration.module_id);
-        let registration_json = serde_json::to_string(registration)?;
-        let record_json = serde_json::to_string(&record)?;
-        self.transact(Mode::Write, |tx| {
-            tx.add_funds(account_id, initial_funds)?;
-            // Insert-or-nothing rather than look-then-insert: two imports racing (in one
-            // process or two) cannot both succeed, and the loser's funds are rolled back.
-            if !tx.insert_module(&id, &registration_json, &record_json, account_id)? {
-                return Err(StoreError::AlreadyRegistered(id.clone()));
-            }
-            Ok(())
-        })?;
-        Ok(record)
+        self.import_many(&[(registration.clone(), account_id.to_owned(), initial_funds)])?;
+        Ok(registration.server_record())
     }
 
     /// Imports many registration records in **one** transaction — the bulk path for operators
@@ -653,11 +632,6 @@ impl Store {
     pub fn with_authority(mut self, authority: Authority) -> Self {
         self.authority = authority;
         self
-    }
-
-    /// The authority debits go to.
-    pub fn authority(&self) -> &Authority {
-        &self.authority
     }
 
     /// Handles a reload request: one transaction with the built-in ledger; with an external
