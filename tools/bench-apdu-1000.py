@@ -34,7 +34,10 @@ def simkit_run(simkit: str, script: str, card: str, profile: str) -> float:
         [simkit, "--json", "test", script, "--card", card, "--cards-profile", profile],
         capture_output=True, text=True, check=False,
     )
-    doc = json.loads(out.stdout)
+    try:
+        doc = json.loads(out.stdout)
+    except json.JSONDecodeError:
+        sys.exit(f"simkit test on {card} printed no report: {out.stderr.strip()}")
     (test,) = doc["tests"]
     if test["outcome"]["status"] != "passed":
         sys.exit(f"the script failed on {card}: {test['outcome']}")
