@@ -462,6 +462,70 @@ mod example {
             "generation 2, 2 records, SHA-256 of the entries of step 25 (a kept copy matches)",
         );
 
+        // Revision 2: records packed into WRITE RECORDS, verified COMMIT.
+        let hello_data = b"hello\n".to_vec();
+        let hello = record(Category::Other, "hello.txt", &hello_data)?;
+        let packed = cmd::write_records([
+            (&notes, notes_data.as_slice()),
+            (&hello, hello_data.as_slice()),
+        ])?;
+        let table3 = [carrier.clone(), ui.clone(), notes.clone(), hello.clone()];
+        let incremental2 = SessionKind::Incremental { base_generation: 2 };
+        c.step(
+            "BEGIN SESSION",
+            &cmd::begin_session(incremental2),
+            &[],
+            ok,
+            "incremental session on generation 2",
+        );
+        c.step(
+            "WRITE RECORDS",
+            &packed,
+            &[],
+            ok,
+            "user-data/notes.txt (9 bytes) and other/hello.txt (6 bytes) in one APDU: entry, bytes, entry, bytes",
+        );
+        c.step(
+            "COMMIT",
+            &cmd::commit_verified(&digest2.digest),
+            &[],
+            cmd::SW_TABLE_MISMATCH,
+            "verified COMMIT expecting generation 2's table: the staging table differs, nothing is committed and the session ends",
+        );
+        c.step(
+            "BEGIN SESSION",
+            &cmd::begin_session(incremental2),
+            &[],
+            ok,
+            "generation 2 is still active: a new session on it",
+        );
+        c.step(
+            "WRITE RECORDS",
+            &packed,
+            &[],
+            ok,
+            "the same two records again",
+        );
+        c.step(
+            "COMMIT",
+            &cmd::commit_verified(&super::manifest::table_digest(&table3)),
+            &3u32.to_be_bytes(),
+            ok,
+            "verified COMMIT expecting carrier.sb, ui.conf, notes.txt, hello.txt: generation 3",
+        );
+        let digest3 = cmd::ManifestDigest {
+            generation: 3,
+            count: 4,
+            digest: super::manifest::table_digest(&table3),
+        };
+        c.step(
+            "GET MANIFEST DIGEST",
+            &cmd::get_manifest_digest(),
+            &digest3.encode(),
+            ok,
+            "generation 3, 4 records, the digest COMMIT was given",
+        );
+
         let records = |generation: u32, list: &[(&ManifestEntry, &Vec<u8>)]| -> Vec<Value> {
             list.iter()
                 .map(|(e, d)| {
@@ -477,8 +541,17 @@ mod example {
         };
         let mut all = records(1, &[(&carrier, &carrier_data), (&notes, &notes_data)]);
         all.extend(records(2, &[(&carrier, &carrier_data), (&ui, &ui_data)]));
+        all.extend(records(
+            3,
+            &[
+                (&carrier, &carrier_data),
+                (&ui, &ui_data),
+                (&notes, &notes_data),
+                (&hello, &hello_data),
+            ],
+        ));
         Ok(json!({
-            "description": "backup-store worked example: passcodes, full backup, incremental backup with a chained record, read-back",
+            "description": "backup-store worked example: passcodes, full backup, incremental backup with a chained record, read-back, packed records with a verified COMMIT",
             "source": "simkit_core::backup::worked_example(); applet-spec/backup-store.md section 9",
             "aid": hex::encode_upper(cmd::AID),
             "install_params": hex::encode_upper(params.encode()),
@@ -557,6 +630,7 @@ mod tests {
             ("READDATA", "80", INS_READ_DATA),
             ("ERASE", "80", INS_ERASE),
             ("GETMANIFESTDIGEST", "80", INS_GET_MANIFEST_DIGEST),
+            ("WRITERECORDS", "80", INS_WRITE_RECORDS),
         ];
         for (name, cla, ins) in rows {
             let row = format!("|{name}|{cla}|{ins:02X}|");

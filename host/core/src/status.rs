@@ -175,6 +175,7 @@ status_words! {
         TooManyRecords = 0x9D06, "record table full";
         PasscodeNotSet = 0x9D07, "passcode not set";
         RecordIncomplete = 0x9D08, "record data shorter than declared";
+        TableMismatch = 0x9D09, "staging table does not match the expected digest; session ended";
     ];
 }
 
@@ -328,7 +329,7 @@ mod tests {
         codes.dedup();
         assert_eq!(codes.len(), n, "duplicate code in the tables");
         assert_eq!(CREDIT_SW.len(), 13);
-        assert_eq!(BACKUP_SW.len(), 8);
+        assert_eq!(BACKUP_SW.len(), 9);
         assert!(CREDIT_SW.iter().all(|e| e.code >> 8 == 0x9C));
         assert!(BACKUP_SW.iter().all(|e| e.code >> 8 == 0x9D));
     }

@@ -63,9 +63,11 @@ pub const INS_READ_DATA: u8 = 0x44;
 pub const INS_ERASE: u8 = 0x46;
 /// GET MANIFEST DIGEST (spec §5.16).
 pub const INS_GET_MANIFEST_DIGEST: u8 = 0x48;
+/// WRITE RECORDS (spec §5.17, version `02`).
+pub const INS_WRITE_RECORDS: u8 = 0x4A;
 
 /// Every instruction of the applet with its spec name (for decoders and reports).
-pub const INS_TABLE: [(u8, &str); 16] = [
+pub const INS_TABLE: [(u8, &str); 17] = [
     (INS_SELECT, "SELECT"),
     (INS_VERIFY, "VERIFY"),
     (INS_CHANGE_REFERENCE_DATA, "CHANGE REFERENCE DATA"),
@@ -82,6 +84,7 @@ pub const INS_TABLE: [(u8, &str); 16] = [
     (INS_READ_DATA, "READ DATA"),
     (INS_ERASE, "ERASE"),
     (INS_GET_MANIFEST_DIGEST, "GET MANIFEST DIGEST"),
+    (INS_WRITE_RECORDS, "WRITE RECORDS"),
 ];
 
 /// P2 naming the pairing passcode (SET PASSCODE, VERIFY, CHANGE REFERENCE DATA).
@@ -92,6 +95,8 @@ pub const P2_REPROVISIONING: u8 = 0x02;
 pub const P1_SESSION_FULL: u8 = 0x00;
 /// BEGIN SESSION P1: incremental session (staging starts as a copy of the active generation).
 pub const P1_SESSION_INCREMENTAL: u8 = 0x01;
+/// COMMIT P1: the verified form, whose data field is the expected staging-table digest (§5.12).
+pub const P1_COMMIT_VERIFIED: u8 = 0x01;
 /// CHANGE REFERENCE DATA P1: the data field holds the new passcode only (ISO 7816-4 P1 = 01).
 pub const P1_CHANGE_NEW_ONLY: u8 = 0x01;
 /// The data field ERASE requires, ASCII `ERASE`: a stray command cannot wipe the store.
@@ -122,9 +127,11 @@ pub const SW_TOO_MANY_RECORDS: u16 = 0x9D06;
 pub const SW_PASSCODE_NOT_SET: u16 = 0x9D07;
 /// `9D08` record data shorter than declared.
 pub const SW_RECORD_INCOMPLETE: u16 = 0x9D08;
+/// `9D09` COMMIT's expected digest differs from the staging table's; the session is ended.
+pub const SW_TABLE_MISMATCH: u16 = 0x9D09;
 
 /// The backup store's own status words: code, name in the shared status table, meaning.
-pub const STATUS_WORDS: [(u16, &str, &str); 8] = [
+pub const STATUS_WORDS: [(u16, &str, &str); 9] = [
     (SW_NO_SESSION, "NoSession", "no backup session open"),
     (
         SW_CAPACITY_EXCEEDED,
@@ -148,6 +155,11 @@ pub const STATUS_WORDS: [(u16, &str, &str); 8] = [
         SW_RECORD_INCOMPLETE,
         "RecordIncomplete",
         "record data shorter than declared",
+    ),
+    (
+        SW_TABLE_MISMATCH,
+        "TableMismatch",
+        "staging table does not match the expected digest; session ended",
     ),
 ];
 
@@ -460,6 +472,46 @@ pub fn commit() -> Command {
     proprietary(INS_COMMIT, 0, 0).le(4)
 }
 
+/// §5.12 verified COMMIT (version `02`): commits only if the staging table's digest
+/// ([`table_digest`](super::manifest::table_digest) of its entries in table order) is
+/// `expected`; otherwise the card answers `9D09` and ends the session.
+#[must_use]
+pub fn commit_verified(expected: &RecordDigest) -> Command {
+    proprietary(INS_COMMIT, P1_COMMIT_VERIFIED, 0)
+        .data(expected.to_vec())
+        .le(4)
+}
+
+/// §5.17 WRITE RECORDS (version `02`): whole records, each its manifest entry followed by its
+/// bytes, staged in order as BEGIN RECORD / WRITE DATA / END RECORD would stage them.
+///
+/// # Errors
+/// [`BackupError::DataLength`] when a record's data is not as long as its entry declares (the
+/// card would refuse the command and end the session).
+pub fn write_records<'a>(
+    records: impl IntoIterator<Item = (&'a ManifestEntry, &'a [u8])>,
+) -> Result<Command, BackupError> {
+    let mut data = Vec::new();
+    for (entry, bytes) in records {
+        if bytes.len() as u64 != u64::from(entry.length) {
+            return Err(BackupError::DataLength {
+                expected: u64::from(entry.length),
+                actual: bytes.len() as u64,
+            });
+        }
+        data.extend_from_slice(&entry.encode());
+        data.extend_from_slice(bytes);
+    }
+    Ok(proprietary(INS_WRITE_RECORDS, 0, 0).data(data))
+}
+
+/// Bytes one record takes in WRITE RECORDS' data field: its entry (38 + name length) and its
+/// data.
+#[must_use]
+pub fn write_records_len(entry: &ManifestEntry) -> u64 {
+    entry.encode().len() as u64 + u64::from(entry.length)
+}
+
 /// §5.13 ABORT: discards the session; the active generation is untouched.
 #[must_use]
 pub fn abort() -> Command {
@@ -581,7 +633,8 @@ impl fmt::Debug for StatusFlags {
 /// `generation`, `used`, `free` and `record_count` as zero: it tells nothing about its content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BackupStatus {
-    /// Format version of this response, `01`.
+    /// Spec revision the applet implements, `01` or `02` (same layout; `02` adds WRITE RECORDS
+    /// and the verified COMMIT, §5.2).
     pub version: u8,
     /// Number of the active generation; 0 when none is stored (or hidden).
     pub generation: u32,
@@ -610,18 +663,21 @@ pub struct BackupStatus {
 impl BackupStatus {
     /// Encoded length.
     pub const LEN: usize = 28;
-    /// The only format version defined.
-    pub const VERSION: u8 = 1;
+    /// The first version: no WRITE RECORDS, no verified COMMIT.
+    pub const VERSION_1: u8 = 1;
+    /// The current version (the reference applet's): adds WRITE RECORDS (§5.17) and the
+    /// verified COMMIT (§5.12).
+    pub const VERSION: u8 = 2;
 
     /// Parses the 28-byte GET STATUS response data.
     ///
     /// # Errors
     /// [`BackupError::Truncated`], [`BackupError::TrailingBytes`],
-    /// [`BackupError::StatusVersion`] for a version other than 1.
+    /// [`BackupError::StatusVersion`] for a version other than 1 and 2.
     pub fn parse(bytes: &[u8]) -> Result<Self, BackupError> {
         const WHAT: &str = "GET STATUS response";
         let ([version], rest) = take_array(bytes, WHAT)?;
-        if version != Self::VERSION {
+        if version != Self::VERSION && version != Self::VERSION_1 {
             return Err(BackupError::StatusVersion(version));
         }
         let (generation, rest) = take_array(rest, WHAT)?;
@@ -677,6 +733,12 @@ impl BackupStatus {
             self.flags.0,
         ]);
         out
+    }
+
+    /// True when the applet implements WRITE RECORDS and the verified COMMIT (version `02`).
+    #[must_use]
+    pub const fn packs_records(&self) -> bool {
+        self.version >= Self::VERSION
     }
 
     /// Tries left for `which`.
@@ -1010,9 +1072,14 @@ mod tests {
                 available: 2
             }
         );
-        let mut v2 = bytes;
-        v2[0] = 2;
-        assert_eq!(BackupStatus::parse(&v2), Err(BackupError::StatusVersion(2)));
+        let mut v1 = bytes;
+        v1[0] = 1;
+        let old = BackupStatus::parse(&v1).unwrap();
+        assert!(!old.packs_records());
+        assert!(BackupStatus::parse(&bytes).unwrap().packs_records() == (bytes[0] == 2));
+        let mut v3 = bytes;
+        v3[0] = 3;
+        assert_eq!(BackupStatus::parse(&v3), Err(BackupError::StatusVersion(3)));
     }
 
     #[test]
