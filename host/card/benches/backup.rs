@@ -3,8 +3,11 @@
 //! `mvn -B -q -f applets/pom.xml package -DskipTests`).
 //!
 //! For trees of 64 KiB and 256 KiB (100 records each, so that one record is 1 %):
-//! - `full`: a whole full backup as `simkit backup push --full` plays it (GET MANIFEST, BEGIN
-//!   SESSION, per record BEGIN RECORD / WRITE DATA / END RECORD, COMMIT), in record bytes/s;
+//! - `full`: a whole full backup as `simkit backup push --full` plays it with a version-02
+//!   applet (GET MANIFEST DIGEST, then one pipeline: BEGIN SESSION, the records packed into
+//!   WRITE RECORDS of up to 32 767 bytes, a verified COMMIT), in record bytes/s;
+//! - `full_rev1`: the same with packing off (per record BEGIN RECORD / WRITE DATA / END
+//!   RECORD, COMMIT after their answers), as with a version-01 applet;
 //! - `raw` (the baseline of the goal full / raw ≥ 0.8): the same payload in maximum-size APDUs
 //!   (the card's 32 767-byte limit) to the card host's `StoreSinkApplet` on a second card of the
 //!   same host, which copies each command's data into a persistent array — the least any store
@@ -136,13 +139,14 @@ fn time<F: FnMut()>(warmup: usize, runs: usize, mut f: F) -> Duration {
     start.elapsed() / u32::try_from(runs).unwrap()
 }
 
-/// Command and response bytes recorded since the last call.
-fn wire_bytes(trace: &TraceRecorder) -> usize {
-    trace
-        .take()
+/// Command and response bytes recorded since the last call, and the number of commands.
+fn wire_bytes(trace: &TraceRecorder) -> (usize, usize) {
+    let exchanges = trace.take();
+    let bytes = exchanges
         .iter()
         .map(|x| x.command.len() + x.response.len())
-        .sum()
+        .sum();
+    (bytes, exchanges.len())
 }
 
 fn rate(bytes: usize, per: Duration) -> f64 {
@@ -165,11 +169,15 @@ fn main() {
         let trace = TraceRecorder::new();
         c.channel().set_trace(trace.hook());
         backup(&mut c, &t, &records, true);
-        let full_wire = wire_bytes(&trace);
+        let (full_wire, full_apdus) = wire_bytes(&trace);
+        c.set_packing(false);
+        backup(&mut c, &t, &records, true);
+        let (full_rev1_wire, full_rev1_apdus) = wire_bytes(&trace);
+        c.set_packing(true);
         let mut one_changed = t.clone();
         one_changed.insert("record-042".into(), vec![0xEE; bytes / RECORDS]);
         backup(&mut c, &one_changed, &local(&one_changed), false);
-        let incremental_wire = wire_bytes(&trace);
+        let (incremental_wire, _) = wire_bytes(&trace);
         // The same without a kept manifest (GET MANIFEST read in full), for comparison.
         backup(&mut c, &t, &records, false);
         trace.take();
@@ -180,13 +188,18 @@ fn main() {
             &mut |_| {},
         )
         .unwrap();
-        let incremental_uncached_wire = wire_bytes(&trace);
+        let (incremental_uncached_wire, _) = wire_bytes(&trace);
         backup(&mut c, &t, &records, false);
         c.channel().clear_trace();
 
         let full = time(WARMUP, runs, || {
             assert_eq!(backup(&mut c, &t, &records, true), RECORDS);
         });
+        c.set_packing(false);
+        let full_rev1 = time(WARMUP, runs, || {
+            assert_eq!(backup(&mut c, &t, &records, true), RECORDS);
+        });
+        c.set_packing(true);
 
         // The same payload in maximum-size APDUs: stored by the sink, pipelined (the baseline).
         let count = bytes.div_ceil(max);
@@ -229,15 +242,17 @@ fn main() {
             assert_eq!(backup(&mut c, &changing, &records, false), 1);
         });
 
-        // The same bytes as records of one maximum-size APDU each: the store's own overhead
-        // (BEGIN RECORD, END RECORD, SHA-256 on the card) without the per-record APDU cost of
-        // 100 small records.
-        let big: Tree = (0..count)
+        // The same bytes as records of one maximum-size WRITE RECORDS each (entry of 38 bytes
+        // plus the 5-byte name): the store's own per-byte work (SHA-256 on the card, block
+        // writes) without the cost of 100 small records.
+        let per = max - 38 - 5;
+        let big_count = bytes.div_ceil(per);
+        let big: Tree = (0..big_count)
             .map(|i| {
-                let len = if i + 1 == count {
-                    bytes - (max - 4) * i
+                let len = if i + 1 == big_count {
+                    bytes - per * i
                 } else {
-                    max - 4
+                    per
                 };
                 (
                     format!("big-{i}"),
@@ -264,8 +279,14 @@ fn main() {
             raw_rate
         );
         println!(
-            "{label:>7} full / raw      {:>9.3}       (goal >= 0.8)",
+            "{label:>7} full / raw      {:>9.3}       (goal >= 0.8; {full_apdus} commands, {full_wire} B on the wire)",
             full_rate / raw_rate
+        );
+        println!(
+            "{label:>7} full_rev1       {:>9.3} ms  {:>10.0} B/s  = {:.3} of raw ({full_rev1_apdus} commands, {full_rev1_wire} B)",
+            full_rev1.as_secs_f64() * 1e3,
+            rate(bytes, full_rev1),
+            rate(bytes, full_rev1) / raw_rate
         );
         println!(
             "{label:>7} raw_refused     {:>9.3} ms  {:>10.0} B/s  (6D00, one by one; full / it = {:.3})",
@@ -276,7 +297,7 @@ fn main() {
         println!(
             "{label:>7} full, {} records of <= {} bytes {:>9.3} ms  {:>10.0} B/s  = {:.3} of raw",
             big.len(),
-            max - 4,
+            per,
             big_full.as_secs_f64() * 1e3,
             rate(big_bytes, big_full),
             rate(big_bytes, big_full) / raw_rate

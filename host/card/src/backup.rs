@@ -24,7 +24,9 @@ use simkit_core::backup::commands::{
     self, BackupStatus, INS_TABLE, ManifestDigest, ManifestPage, Passcode, SessionKind,
 };
 use simkit_core::backup::diff::{LocalRecord, incremental_plan, local_manifest};
-use simkit_core::backup::manifest::{Manifest, ManifestEntry, RecordId, digest};
+use simkit_core::backup::manifest::{
+    Manifest, ManifestEntry, RecordDigest, RecordId, digest, table_digest,
+};
 use simkit_core::backup::plan::{
     EXTENDED_MAX_COMMAND_DATA, EXTENDED_MAX_RESPONSE_DATA, Transport, read_plan, write_plan,
 };
@@ -36,9 +38,10 @@ use crate::transport::Card;
 
 /// Most record commands [`BackupClient::push`] has in flight at once (one batch).
 pub const PIPELINE_APDUS: usize = 64;
-/// Most command bytes in one batch: far below the loopback socket buffers, so a pipelining
-/// backend never blocks writing while the card's answers wait to be read.
-pub const PIPELINE_BYTES: usize = 256 * 1024;
+/// Most command bytes in one batch: what the client holds in memory at once and the grain of
+/// its error checks. (The answers to record commands are status words only, and the jCardSim
+/// backend keeps a bounded window in flight, so a large batch cannot dead-lock the socket.)
+pub const PIPELINE_BYTES: usize = 1024 * 1024;
 /// How many times [`BackupClient::push`] re-reads and sends again a record the card refused
 /// with `9D03` (its data changed while being sent, §6.2 step 4) before giving up.
 pub const MAX_RESENDS: usize = 3;
@@ -104,6 +107,18 @@ pub enum BackupClientError {
         #[source]
         source: CardError,
     },
+    /// The card refused a WRITE RECORDS (§5.17) carrying several records; its status word
+    /// does not say which one. The session ended; the previous generation is intact.
+    #[error("records {first} and {more} more (one WRITE RECORDS): {source}")]
+    PackRefused {
+        /// The first record of the command.
+        first: RecordId,
+        /// How many other records it carried.
+        more: usize,
+        /// The refusal: the command and its status word with meaning.
+        #[source]
+        source: CardError,
+    },
     /// The local data of a record could not be read.
     #[error("record {id}: {source}")]
     Source {
@@ -130,9 +145,9 @@ impl BackupClientError {
     /// The status word, if the card refused a command.
     pub fn sw(&self) -> Option<Sw> {
         match self {
-            BackupClientError::Card(e) | BackupClientError::RecordRefused { source: e, .. } => {
-                e.sw()
-            }
+            BackupClientError::Card(e)
+            | BackupClientError::RecordRefused { source: e, .. }
+            | BackupClientError::PackRefused { source: e, .. } => e.sw(),
             _ => None,
         }
     }
@@ -205,6 +220,10 @@ pub struct BackupClient<'c, C: Card> {
     reader: Transport,
     transport: Transport,
     pushed: Option<CardManifest>,
+    /// The last GET STATUS said version `02` (WRITE RECORDS, verified COMMIT).
+    card_packs: bool,
+    /// The caller allows packing (default); off forces the revision-1 commands.
+    packing: bool,
 }
 
 impl<C: Card> fmt::Debug for BackupClient<'_, C> {
@@ -242,6 +261,8 @@ impl<'c, C: Card> BackupClient<'c, C> {
             reader,
             transport: reader,
             pushed: None,
+            card_packs: false,
+            packing: true,
         }
     }
 
@@ -309,7 +330,22 @@ impl<'c, C: Card> BackupClient<'c, C> {
         }
         let status = BackupStatus::parse(&data).map_err(|e| malformed(&cmd, e))?;
         self.transport = self.reader.negotiate(&status);
+        self.card_packs = status.packs_records();
         Ok(status)
+    }
+
+    /// Allows (the default) or forbids [`push`](Self::push) to use WRITE RECORDS and the
+    /// verified COMMIT (§5.17, §5.12) with a card whose GET STATUS reports version `02`; with
+    /// packing off, or a version-`01` card, every record goes as BEGIN RECORD / WRITE DATA /
+    /// END RECORD and COMMIT waits for their answers.
+    pub fn set_packing(&mut self, allowed: bool) {
+        self.packing = allowed;
+    }
+
+    /// True when [`push`](Self::push) packs records: allowed, and the last
+    /// [`status`](Self::status) reported version `02`.
+    pub fn packs(&self) -> bool {
+        self.packing && self.card_packs
     }
 
     /// §5.3 SET PASSCODE of a passcode that is not set.
@@ -581,6 +617,31 @@ impl<'c, C: Card> BackupClient<'c, C> {
         commands::parse_commit_response(&data).map_err(|e| malformed(&cmd, e))
     }
 
+    /// §5.12 verified COMMIT (version `02`): commits only if the staging table's digest is
+    /// `expected`; returns the new generation.
+    ///
+    /// # Errors
+    /// [`CardError::Status`] (`9D09` the table differs — the session has ended, `9D01`,
+    /// `9D04`), [`BackupClientError::Malformed`] unless 4 bytes, transport errors.
+    pub fn commit_verified(&mut self, expected: &RecordDigest) -> Result<u32, BackupClientError> {
+        let cmd = commands::commit_verified(expected);
+        let data = self.send(&cmd)?;
+        commands::parse_commit_response(&data).map_err(|e| malformed(&cmd, e))
+    }
+
+    /// §5.17 WRITE RECORDS (version `02`): whole records in one APDU, staged in order.
+    ///
+    /// # Errors
+    /// [`BackupClientError::Request`] when a record's data is not as long as its entry says;
+    /// [`CardError::Status`] (`9D02`, `9D03`, `9D06`, `6A80`, … — the session has ended),
+    /// transport errors.
+    pub fn write_records(
+        &mut self,
+        records: &[(&ManifestEntry, &[u8])],
+    ) -> Result<(), BackupClientError> {
+        self.send_empty(&commands::write_records(records.iter().copied())?)
+    }
+
     /// §5.13 ABORT: the session is discarded; the active generation is untouched.
     ///
     /// # Errors
@@ -757,7 +818,12 @@ impl<'c, C: Card> BackupClient<'c, C> {
             return Ok(None);
         }
         self.pushed = None;
-        match self.push_in_session(plan, source, progress) {
+        let result = if self.packs() {
+            self.push_packed_retrying(plan, source, progress)
+        } else {
+            self.push_in_session(plan, source, progress)
+        };
+        match result {
             Ok((generation, staged)) => {
                 self.pushed = predicted_table(plan, staged, generation);
                 Ok(Some(generation))
@@ -771,6 +837,121 @@ impl<'c, C: Card> BackupClient<'c, C> {
                 Err(e)
             }
         }
+    }
+
+    /// The revision-2 push (§6.2): the first attempt trusts the plan's digests (the card checks
+    /// every byte); if the card finds a record whose data changed since it was hashed (`9D03`,
+    /// which ended the session or left the verified COMMIT refused), the session is aborted and
+    /// the push runs once more hashing every record as it is read, so what is declared is what
+    /// is sent.
+    fn push_packed_retrying(
+        &mut self,
+        plan: &PushPlan,
+        source: &mut dyn FnMut(&ManifestEntry) -> io::Result<Vec<u8>>,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<(u32, Vec<ManifestEntry>), BackupClientError> {
+        match self.push_packed(plan, source, progress, false) {
+            Err(e) if e.sw() == Some(Sw::DigestMismatch) => {
+                let _ = self.abort();
+                self.push_packed(plan, source, &mut |_| {}, true)
+            }
+            other => other,
+        }
+    }
+
+    /// One revision-2 session: BEGIN SESSION, DELETE RECORDs, the records packed into WRITE
+    /// RECORDS (a record too large for one APDU by itself goes as BEGIN RECORD / WRITE DATA /
+    /// END RECORD), and a verified COMMIT carrying the digest of the table this builds — all
+    /// pipelined: if anything before it is refused, the card refuses COMMIT too (§5.12).
+    /// Returns the generation and the entries staged, in order.
+    fn push_packed(
+        &mut self,
+        plan: &PushPlan,
+        source: &mut dyn FnMut(&ManifestEntry) -> io::Result<Vec<u8>>,
+        progress: &mut dyn FnMut(u64),
+        rehash: bool,
+    ) -> Result<(u32, Vec<ManifestEntry>), BackupClientError> {
+        let mut batch = Batch {
+            strict: true,
+            ..Batch::default()
+        };
+        batch.push(commands::begin_session(plan.kind), Step::Session, 0);
+        for id in &plan.delete {
+            batch.push(commands::delete_record(id), Step::Delete(id.clone()), 0);
+            if batch.full() {
+                self.run_batch(&mut batch, progress)?;
+            }
+        }
+        let limit = self.transport.max_command_data;
+        let mut order = Vec::with_capacity(plan.send.len());
+        let mut pack = Pack::default();
+        for planned in &plan.send {
+            let data = read_source(source, planned)?;
+            let entry = if rehash || data.len() as u64 != u64::from(planned.length) {
+                ManifestEntry::for_data(planned.category, planned.name.clone(), &data)?
+            } else {
+                planned.clone()
+            };
+            let need = usize::try_from(commands::write_records_len(&entry)).unwrap_or(usize::MAX);
+            if pack.len + need > limit {
+                self.flush_pack(&mut batch, &mut pack, progress)?;
+            }
+            if need > limit {
+                let (mut staged, mut resend) = (Vec::new(), Vec::new());
+                self.queue_record(
+                    &mut batch,
+                    &entry,
+                    &data,
+                    progress,
+                    &mut staged,
+                    &mut resend,
+                )?;
+            } else {
+                pack.len += need;
+                pack.records.push((entry.clone(), data));
+            }
+            order.push(entry);
+        }
+        self.flush_pack(&mut batch, &mut pack, progress)?;
+        let table = predicted_entries(plan, order.iter().cloned());
+        batch.push(
+            commands::commit_verified(&table_digest(&table)),
+            Step::Commit,
+            0,
+        );
+        let outcome = self.run_batch(&mut batch, progress)?;
+        match outcome.generation {
+            Some(generation) => Ok((generation, order)),
+            // run_batch saw COMMIT answered 9000 with 4 bytes or failed: cannot happen.
+            None => Err(CardError::UnexpectedResponse {
+                command: "COMMIT",
+                expected: "4",
+                got: 0,
+            }
+            .into()),
+        }
+    }
+
+    /// Moves the records gathered in `pack` into one WRITE RECORDS in `batch`.
+    fn flush_pack(
+        &mut self,
+        batch: &mut Batch,
+        pack: &mut Pack,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<(), BackupClientError> {
+        if pack.records.is_empty() {
+            return Ok(());
+        }
+        let records = std::mem::take(&mut pack.records);
+        pack.len = 0;
+        let cmd = commands::write_records(records.iter().map(|(e, d)| (e, d.as_slice())))?;
+        let bytes = records.iter().map(|(e, _)| u64::from(e.length)).sum();
+        let ids = records.into_iter().map(|(e, _)| e.id()).collect();
+        batch.push(cmd, Step::Pack(ids), bytes);
+        if batch.full() {
+            self.run_batch(batch, progress)?;
+        }
+        Ok(())
     }
 
     /// Deletes, records, COMMIT; returns the generation and the entries staged, in the order
@@ -897,8 +1078,15 @@ impl<'c, C: Card> BackupClient<'c, C> {
                 (Sw::Success, Step::End(entry)) if answer.data.is_empty() => {
                     outcome.staged.push(entry);
                 }
+                (Sw::Success, Step::Commit) => {
+                    let generation = commands::parse_commit_response(&answer.data)
+                        .map_err(|e| malformed(cmd, e))?;
+                    outcome.generation = Some(generation);
+                }
                 (Sw::Success, _) if answer.data.is_empty() => progress(n),
-                (Sw::DigestMismatch, Step::End(entry)) => outcome.resend.push(entry),
+                (Sw::DigestMismatch, Step::End(entry)) if !batch.strict => {
+                    outcome.resend.push(entry);
+                }
                 (_, step) => return Err(refused(step, cmd, &answer)),
             }
         }
@@ -914,17 +1102,17 @@ enum Step {
     Begin(RecordId),
     Write(RecordId),
     End(ManifestEntry),
+    /// WRITE RECORDS and the records it carries.
+    Pack(Vec<RecordId>),
+    /// The verified COMMIT ending a pipelined session.
+    Commit,
 }
 
-impl Step {
-    /// The record a command belongs to; none for BEGIN SESSION.
-    fn id(self) -> Option<RecordId> {
-        match self {
-            Step::Delete(id) | Step::Begin(id) | Step::Write(id) => Some(id),
-            Step::End(entry) => Some(entry.id()),
-            Step::Session => None,
-        }
-    }
+/// Records gathered for one WRITE RECORDS, and the bytes they take in its data field.
+#[derive(Debug, Default)]
+struct Pack {
+    records: Vec<(ManifestEntry, Vec<u8>)>,
+    len: usize,
 }
 
 /// Commands waiting to be sent together, each with its step and the record bytes it carries
@@ -934,6 +1122,9 @@ struct Batch {
     cmds: Vec<Command>,
     steps: Vec<(Step, u64)>,
     bytes: usize,
+    /// Revision-2 push: `9D03` to END RECORD is an error like any other (the verified COMMIT
+    /// behind it would be refused), not a record to re-send in the same session.
+    strict: bool,
 }
 
 impl Batch {
@@ -948,11 +1139,13 @@ impl Batch {
     }
 }
 
-/// The records a batch staged and those the card refused with `9D03`.
+/// The records a batch staged, those the card refused with `9D03`, and the generation a
+/// pipelined COMMIT created.
 #[derive(Debug, Default)]
 struct BatchOutcome {
     staged: Vec<ManifestEntry>,
     resend: Vec<ManifestEntry>,
+    generation: Option<u32>,
 }
 
 impl BatchOutcome {
@@ -986,9 +1179,30 @@ fn refused(step: Step, cmd: &Command, answer: &Response) -> BackupClientError {
             command: name(cmd.ins),
         }
     };
-    match step.id() {
-        Some(id) => BackupClientError::RecordRefused { id, source },
-        None => BackupClientError::Card(source),
+    match step {
+        Step::Delete(id) | Step::Begin(id) | Step::Write(id) => {
+            BackupClientError::RecordRefused { id, source }
+        }
+        Step::End(entry) => BackupClientError::RecordRefused {
+            id: entry.id(),
+            source,
+        },
+        Step::Pack(mut ids) if ids.len() == 1 => match ids.pop() {
+            Some(id) => BackupClientError::RecordRefused { id, source },
+            None => BackupClientError::Card(source),
+        },
+        Step::Pack(ids) => {
+            let more = ids.len().saturating_sub(1);
+            match ids.into_iter().next() {
+                Some(first) => BackupClientError::PackRefused {
+                    first,
+                    more,
+                    source,
+                },
+                None => BackupClientError::Card(source),
+            }
+        }
+        Step::Session | Step::Commit => BackupClientError::Card(source),
     }
 }
 
@@ -1000,6 +1214,20 @@ fn predicted_table(
     staged: Vec<ManifestEntry>,
     generation: u32,
 ) -> Option<CardManifest> {
+    let entries = predicted_entries(plan, staged);
+    let manifest = Manifest::from_entries(entries.iter().cloned()).ok()?;
+    Some(CardManifest {
+        generation,
+        entries,
+        manifest,
+    })
+}
+
+/// The staging table after `staged` were staged in this order, in table order (§3.4).
+fn predicted_entries(
+    plan: &PushPlan,
+    staged: impl IntoIterator<Item = ManifestEntry>,
+) -> Vec<ManifestEntry> {
     let mut entries: Vec<ManifestEntry> = match plan.kind {
         SessionKind::Full => Vec::new(),
         SessionKind::Incremental { .. } => plan
@@ -1013,12 +1241,7 @@ fn predicted_table(
         entries.retain(|e| e.category != entry.category || e.name != entry.name);
         entries.push(entry);
     }
-    let manifest = Manifest::from_entries(entries.iter().cloned()).ok()?;
-    Some(CardManifest {
-        generation,
-        entries,
-        manifest,
-    })
+    entries
 }
 
 #[cfg(test)]
@@ -1093,6 +1316,10 @@ mod tests {
             "VERIFY: 63C4 verification failed, 4 retries left"
         );
         c.verify(Passcode::Pairing, &pairing).unwrap();
+        // The card is version 02, but generations 1 and 2 of the example are sent the
+        // revision-1 way (one record at a time, COMMIT after the answers).
+        assert!(c.packs());
+        c.set_packing(false);
 
         // Steps 7..15: plan (9D05: full) and push.
         let tree = local(&[&carrier, &notes]);
@@ -1144,6 +1371,50 @@ mod tests {
             !d.matches(&[ui.0.clone(), carrier.0.clone()]),
             "order counts"
         );
+
+        // Steps 31..33: WRITE RECORDS by hand, then a verified COMMIT expecting the wrong
+        // table: refused with 9D09 and the session is over.
+        let hello = record("hello.txt");
+        c.begin_session(SessionKind::Incremental { base_generation: 2 })
+            .unwrap();
+        c.write_records(&[(&notes.0, &notes.1), (&hello.0, &hello.1)])
+            .unwrap();
+        let e = c.commit_verified(&d.digest).unwrap_err();
+        assert_eq!(e.sw(), Some(Sw::TableMismatch));
+        assert_eq!(
+            e.to_string(),
+            "COMMIT: 9D09 staging table does not match the expected digest; session ended"
+        );
+        // Steps 34..36: the same as a packed push — BEGIN SESSION, one WRITE RECORDS, the
+        // verified COMMIT with the predicted table's digest, all in one pipeline.
+        c.set_packing(true);
+        let plan = PushPlan {
+            kind: SessionKind::Incremental { base_generation: 2 },
+            send: vec![notes.0.clone(), hello.0.clone()],
+            delete: Vec::new(),
+            unchanged: 2,
+            expected: Manifest::from_entries([&carrier, &ui, &notes, &hello].map(|r| r.0.clone()))
+                .unwrap(),
+            base: m.entries.clone(),
+        };
+        let mut data = |e: &ManifestEntry| -> io::Result<Vec<u8>> {
+            Ok([&notes, &hello]
+                .iter()
+                .find(|(x, _)| x.id() == e.id())
+                .map(|(_, d)| d.clone())
+                .unwrap())
+        };
+        let mut sent = 0u64;
+        assert_eq!(
+            c.push(&plan, &mut data, &mut |n| sent += n).unwrap(),
+            Some(3)
+        );
+        assert_eq!(sent, 15);
+        // Step 37: the card's digest is the one of the table the client predicted.
+        let kept = c.pushed_manifest().unwrap().clone();
+        assert_eq!(kept.generation, 3);
+        let d3 = c.manifest_digest().unwrap().unwrap();
+        assert!(d3.matches(&kept.entries));
         ch.card().finish().unwrap();
     }
 
@@ -1465,6 +1736,219 @@ mod tests {
         );
         c.send_record(&entry, &data, &mut |_| {}).unwrap();
         assert_eq!(c.read_record(&entry, &mut |_| {}).unwrap(), data);
+        ch.card().finish().unwrap();
+    }
+
+    /// A client that believes the last GET STATUS said version 02 with these command limits.
+    fn packing_client<C: Card>(ch: &mut Channel<C>, max_command_data: u16) -> BackupClient<'_, C> {
+        let mut status = BackupStatus::parse(
+            &from_hex("0200000000000100000000000000010000000000107FFF7FFF050307").unwrap(),
+        )
+        .unwrap();
+        status.max_command_data = max_command_data;
+        let mut c = BackupClient::new(ch);
+        c.transport = c.reader.negotiate(&status);
+        c.card_packs = status.packs_records();
+        c
+    }
+
+    fn records(sizes: &[usize]) -> Vec<(ManifestEntry, Vec<u8>)> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                let data: Vec<u8> = (0..n).map(|j| (i * 7 + j) as u8).collect();
+                let name = RecordName::new(&format!("r{i}")).unwrap();
+                (
+                    ManifestEntry::for_data(Category::Other, name, &data).unwrap(),
+                    data,
+                )
+            })
+            .collect()
+    }
+
+    fn pack(records: &[&(ManifestEntry, Vec<u8>)]) -> Vec<u8> {
+        wire(&commands::write_records(records.iter().map(|(e, d)| (e, d.as_slice()))).unwrap())
+    }
+
+    /// Version 02: records are packed while entry + bytes fit the card's command limit (here
+    /// 300 bytes; an entry is 40 bytes), a record too large for one APDU by itself goes as
+    /// BEGIN RECORD / WRITE DATA / END RECORD in its place, and the verified COMMIT carries the
+    /// digest of the table in sending order — all in one pipeline.
+    #[test]
+    fn packed_push_packs_by_the_limit_and_commits_verified() {
+        let rs = records(&[100, 100, 0, 150, 400, 30]);
+        let table: Vec<ManifestEntry> = rs.iter().map(|(e, _)| e.clone()).collect();
+        let card = ScriptedCard::empty()
+            .then_bytes(
+                wire(&commands::begin_session(SessionKind::Full)),
+                [0x90, 0x00],
+            )
+            // 140 + 140 + 40 = 320 > 300: r0 and r1 first, then r2 (empty) and r3 (190).
+            .then_bytes(pack(&[&rs[0], &rs[1]]), [0x90, 0x00])
+            .then_bytes(pack(&[&rs[2], &rs[3]]), [0x90, 0x00])
+            // r4 needs 440 > 300 by itself: the three-command way, in its place.
+            .then_bytes(wire(&commands::begin_record(&rs[4].0)), [0x90, 0x00])
+            .then_bytes(
+                wire(&commands::write_data(0, &rs[4].1[..296])),
+                [0x90, 0x00],
+            )
+            .then_bytes(
+                wire(&commands::write_data(296, &rs[4].1[296..])),
+                [0x90, 0x00],
+            )
+            .then_bytes(wire(&commands::end_record()), [0x90, 0x00])
+            .then_bytes(pack(&[&rs[5]]), [0x90, 0x00])
+            .then_bytes(
+                wire(&commands::commit_verified(&table_digest(&table))),
+                ok(&[0, 0, 0, 7]),
+            );
+        let mut ch = Channel::new(card);
+        let mut c = packing_client(&mut ch, 300);
+        assert!(c.packs());
+        let mut progress = 0;
+        let generation = c
+            .push(
+                &plan_of(&table),
+                &mut |e| Ok(rs.iter().find(|(x, _)| x == e).unwrap().1.clone()),
+                &mut |n| progress += n,
+            )
+            .unwrap();
+        assert_eq!(generation, Some(7));
+        assert_eq!(progress, 780);
+        assert_eq!(c.pushed_manifest().unwrap().entries, table);
+        ch.card().finish().unwrap();
+    }
+
+    /// A pack the card refuses (9D02 here): the pipelined COMMIT behind it is refused too
+    /// (9D01: the refusal ended the session), the error names the pack's records and keeps the
+    /// status word, nothing is committed.
+    #[test]
+    fn refused_pack_names_its_records_and_nothing_commits() {
+        let rs = records(&[10, 10, 10]);
+        let table: Vec<ManifestEntry> = rs.iter().map(|(e, _)| e.clone()).collect();
+        let card = ScriptedCard::empty()
+            .then_bytes(
+                wire(&commands::begin_session(SessionKind::Full)),
+                [0x90, 0x00],
+            )
+            .then_bytes(pack(&[&rs[0], &rs[1], &rs[2]]), [0x9D, 0x02])
+            .then_bytes(
+                wire(&commands::commit_verified(&table_digest(&table))),
+                [0x9D, 0x01],
+            )
+            .then_bytes(wire(&commands::abort()), [0x9D, 0x01]);
+        let mut ch = Channel::new(card);
+        let mut c = packing_client(&mut ch, 0x7FFF);
+        let e = c
+            .push(
+                &plan_of(&table),
+                &mut |e| Ok(rs.iter().find(|(x, _)| x == e).unwrap().1.clone()),
+                &mut |_| {},
+            )
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "records other/r0 and 2 more (one WRITE RECORDS): WRITE RECORDS: 9D02 store capacity exceeded; previous generation kept"
+        );
+        assert_eq!(e.sw(), Some(Sw::CapacityExceeded));
+        assert!(c.pushed_manifest().is_none());
+        ch.card().finish().unwrap();
+    }
+
+    /// A file that changed after it was hashed: the card answers 9D03 to the pack (the session
+    /// ends, the verified COMMIT is refused), the client aborts and runs the session again,
+    /// now declaring the length and SHA-256 of what it reads, and commits that.
+    #[test]
+    fn changed_record_is_rehashed_and_the_session_run_again() {
+        let rs = records(&[10, 12]);
+        let planned: Vec<ManifestEntry> = rs.iter().map(|(e, _)| e.clone()).collect();
+        // Same length, other bytes: only the card can tell.
+        let now = vec![0xEE; 12];
+        let fresh_same_len =
+            ManifestEntry::for_data(Category::Other, rs[1].0.name.clone(), &now).unwrap();
+        let table_then = [rs[0].0.clone(), fresh_same_len.clone()];
+        let card = ScriptedCard::empty()
+            .then_bytes(
+                wire(&commands::begin_session(SessionKind::Full)),
+                [0x90, 0x00],
+            )
+            .then_bytes(
+                wire(
+                    &commands::write_records([
+                        (&rs[0].0, rs[0].1.as_slice()),
+                        (&rs[1].0, now.as_slice()),
+                    ])
+                    .unwrap(),
+                ),
+                [0x9D, 0x03],
+            )
+            .then_bytes(
+                wire(&commands::commit_verified(&table_digest(&planned))),
+                [0x9D, 0x01],
+            )
+            .then_bytes(wire(&commands::abort()), [0x9D, 0x01])
+            .then_bytes(
+                wire(&commands::begin_session(SessionKind::Full)),
+                [0x90, 0x00],
+            )
+            .then_bytes(
+                wire(
+                    &commands::write_records([
+                        (&rs[0].0, rs[0].1.as_slice()),
+                        (&fresh_same_len, now.as_slice()),
+                    ])
+                    .unwrap(),
+                ),
+                [0x90, 0x00],
+            )
+            .then_bytes(
+                wire(&commands::commit_verified(&table_digest(&table_then))),
+                ok(&[0, 0, 0, 1]),
+            );
+        let mut ch = Channel::new(card);
+        let mut c = packing_client(&mut ch, 0x7FFF);
+        let generation = c
+            .push(
+                &plan_of(&planned),
+                &mut |e| {
+                    Ok(if e.name == rs[1].0.name {
+                        now.clone()
+                    } else {
+                        rs[0].1.clone()
+                    })
+                },
+                &mut |_| {},
+            )
+            .unwrap();
+        assert_eq!(generation, Some(1));
+        assert_eq!(c.pushed_manifest().unwrap().entries, table_then);
+        ch.card().finish().unwrap();
+    }
+
+    /// Packing switched off, or a version-01 card: the revision-1 commands, COMMIT after the
+    /// answers.
+    #[test]
+    fn packing_off_uses_the_revision_1_commands() {
+        let rs = records(&[5]);
+        let table = vec![rs[0].0.clone()];
+        let card = ScriptedCard::empty()
+            .then_bytes(
+                wire(&commands::begin_session(SessionKind::Full)),
+                [0x90, 0x00],
+            )
+            .then_bytes(wire(&commands::begin_record(&rs[0].0)), [0x90, 0x00])
+            .then_bytes(wire(&commands::write_data(0, &rs[0].1)), [0x90, 0x00])
+            .then_bytes(wire(&commands::end_record()), [0x90, 0x00])
+            .then_bytes(wire(&commands::commit()), ok(&[0, 0, 0, 2]));
+        let mut ch = Channel::new(card);
+        let mut c = packing_client(&mut ch, 0x7FFF);
+        c.set_packing(false);
+        assert!(!c.packs());
+        let generation = c
+            .push(&plan_of(&table), &mut |_| Ok(rs[0].1.clone()), &mut |_| {})
+            .unwrap();
+        assert_eq!(generation, Some(2));
         ch.card().finish().unwrap();
     }
 }

@@ -954,6 +954,15 @@ fn status(
             "APDU limits: {} command / {} response data bytes",
             s.max_command_data, s.max_response_data
         ),
+        format!(
+            "applet: spec version {:02X}{}",
+            s.version,
+            if s.packs_records() {
+                " (packs records: WRITE RECORDS, verified COMMIT)"
+            } else {
+                " (one record at a time)"
+            }
+        ),
     ];
     if details {
         text.push(format!(
@@ -969,6 +978,7 @@ fn status(
         "max_records": s.max_records,
         "max_command_data": s.max_command_data,
         "max_response_data": s.max_response_data,
+        "version": s.version,
         "pairing": { "set": s.flags.is_set(Passcode::Pairing), "tries_left": s.pairing_tries_left },
         "reprovisioning": { "set": s.flags.is_set(Passcode::Reprovisioning), "tries_left": s.reprovisioning_tries_left },
         "generation": details.then_some(s.generation),
