@@ -132,13 +132,14 @@ fn read_all(c: &mut BackupClient<'_, JcardsimCard>) -> Tree {
         .collect()
 }
 
-fn round_trip(short: bool) {
+fn round_trip(short: bool, packing: bool) {
     let mut ch = card(params(128 * 1024, 32));
     setup(&mut ch);
     let trace = TraceRecorder::new();
     ch.set_trace(trace.hook());
     let tree = mixed_tree();
     let mut c = client(&mut ch, short);
+    c.set_packing(packing);
     assert_eq!(c.transport().extended_length, !short, "{:?}", c.transport());
     assert_eq!(push(&mut c, &tree, false).unwrap(), Some(1));
     c.verify(Passcode::Reprovisioning, REPROVISIONING).unwrap();
@@ -154,8 +155,20 @@ fn round_trip(short: bool) {
         (1, total, tree.len())
     );
 
-    let writes: Vec<_> = trace
-        .take()
+    let exchanges = trace.take();
+    let packs: Vec<_> = exchanges
+        .iter()
+        .filter(|x| x.command.get(1) == Some(&0x4A))
+        .collect();
+    if packing {
+        // The small records travel packed, within the transport's limit.
+        assert!(!packs.is_empty());
+        let limit = if short { 5 + 255 } else { 7 + 0x7FFF };
+        assert!(packs.iter().all(|x| x.command.len() <= limit));
+    } else {
+        assert!(packs.is_empty());
+    }
+    let writes: Vec<_> = exchanges
         .into_iter()
         .filter(|x| x.command.get(1) == Some(&0x3A))
         .collect();
@@ -172,24 +185,46 @@ fn round_trip(short: bool) {
     } else {
         assert_eq!(chained, 0);
         // At the card's 7FFF limit (32 763 record bytes each): 40 000 bytes in two extended
-        // APDUs, 33 000 in one and a short one (241 bytes); 300 and 252 bytes one each
-        // (over 255 with the offset); 251 bytes fit a short APDU.
-        assert_eq!(extended, 5, "extended WRITE DATA APDUs");
+        // APDUs, 33 000 in one and a short one (241 bytes); without packing 300 and 252 bytes
+        // one each (over 255 with the offset); 251 bytes fit a short APDU.
+        let expected = if packing { 3 } else { 5 };
+        assert_eq!(extended, expected, "extended WRITE DATA APDUs");
     }
 }
 
 #[test]
 fn round_trip_through_extended_length() {
-    round_trip(false);
+    round_trip(false, true);
 }
 
 #[test]
 fn round_trip_through_command_chaining() {
-    round_trip(true);
+    round_trip(true, true);
+}
+
+#[test]
+fn round_trip_one_record_at_a_time_extended() {
+    round_trip(false, false);
+}
+
+#[test]
+fn round_trip_one_record_at_a_time_chained() {
+    round_trip(true, false);
 }
 
 #[test]
 fn incremental_sends_only_what_changed() {
+    incremental_sends_only_what_changed_with(true);
+}
+
+#[test]
+fn incremental_sends_only_what_changed_one_record_at_a_time() {
+    incremental_sends_only_what_changed_with(false);
+}
+
+/// With packing (version 02) the two records go in one WRITE RECORDS; without, as BEGIN
+/// RECORD / WRITE DATA / END RECORD each.
+fn incremental_sends_only_what_changed_with(packing: bool) {
     let mut ch = card(params(128 * 1024, 128));
     setup(&mut ch);
     let trace = TraceRecorder::new();
@@ -199,6 +234,7 @@ fn incremental_sends_only_what_changed() {
         tree.insert((Category::UserData, format!("rec{i:02}")), bytes(1000, i));
     }
     let mut c = client(&mut ch, false);
+    c.set_packing(packing);
     assert_eq!(push(&mut c, &tree, false).unwrap(), Some(1));
     let full_wire: usize = trace.take().iter().map(|x| x.command.len()).sum();
 
@@ -220,7 +256,11 @@ fn incremental_sends_only_what_changed() {
     let exchanges = trace.take();
     let wire: usize = exchanges.iter().map(|x| x.command.len()).sum();
     let ins = |i: u8| exchanges.iter().filter(|x| x.command[1] == i).count();
-    assert_eq!((ins(0x38), ins(0x3E), ins(0x40)), (2, 1, 1));
+    let (packs, begins) = if packing { (1, 0) } else { (0, 2) };
+    assert_eq!(
+        (ins(0x4A), ins(0x38), ins(0x3E), ins(0x40)),
+        (packs, begins, 1, 1)
+    );
     // 1010 record bytes plus the manifest read and per-command overheads.
     assert!(wire < 1010 + 6000, "incremental wire bytes {wire}");
     assert!(wire * 10 < full_wire, "{wire} vs full {full_wire}");
@@ -393,11 +433,24 @@ fn changed_passcodes_take_effect_and_keep_the_data() {
 /// including the 40 records staged before the refusal and the commands sent behind it.
 #[test]
 fn failure_in_the_middle_of_a_pipelined_batch_commits_nothing() {
+    failure_in_the_middle_of_a_pipelined_batch_commits_nothing_with(false);
+}
+
+#[test]
+fn failure_in_a_pack_commits_nothing() {
+    failure_in_the_middle_of_a_pipelined_batch_commits_nothing_with(true);
+}
+
+/// Revision 1: BEGIN RECORD of r40 is refused, the commands behind it too, COMMIT never goes.
+/// Revision 2: the one WRITE RECORDS carrying all 60 records is refused at r40 and the session
+/// ends; the verified COMMIT pipelined behind it is refused (9D01).
+fn failure_in_the_middle_of_a_pipelined_batch_commits_nothing_with(packing: bool) {
     let mut ch = card(params(7_900, 128));
     setup(&mut ch);
     let mut gen1 = Tree::new();
     gen1.insert((Category::Keys, "a".into()), bytes(1_000, 1));
     let mut c = client(&mut ch, false);
+    c.set_packing(packing);
     assert_eq!(push(&mut c, &gen1, false).unwrap(), Some(1));
 
     let mut many = gen1.clone();
@@ -409,10 +462,12 @@ fn failure_in_the_middle_of_a_pipelined_batch_commits_nothing() {
     c.channel().set_trace(trace.hook());
     let e = push(&mut c, &many, false).unwrap_err();
     assert_eq!(e.sw(), Some(Sw::CapacityExceeded), "{e}");
-    assert_eq!(
-        e.to_string(),
+    let expected = if packing {
+        "records user-data/r00 and 59 more (one WRITE RECORDS): WRITE RECORDS: 9D02 store capacity exceeded; previous generation kept"
+    } else {
         "record user-data/r40: BEGIN RECORD: 9D02 store capacity exceeded; previous generation kept"
-    );
+    };
+    assert_eq!(e.to_string(), expected);
     let sent = trace.take();
     // The commands queued behind the refusal reached the card (pipelined) and were refused.
     let after: Vec<u16> = sent
@@ -426,10 +481,17 @@ fn failure_in_the_middle_of_a_pipelined_batch_commits_nothing() {
             ])
         })
         .collect();
-    assert!(after.len() > 3, "{after:?}");
+    assert!(after.len() >= 2, "{after:?}");
     assert!(after.iter().all(|&sw| sw == 0x9D01), "{after:X?}");
-    // No COMMIT was sent.
-    assert!(sent.iter().all(|x| x.command[1] != 0x40));
+    let commits: Vec<_> = sent.iter().filter(|x| x.command[1] == 0x40).collect();
+    if packing {
+        // The verified COMMIT went in the same pipeline and was refused.
+        assert_eq!(commits.len(), 1);
+        assert_eq!(commits[0].command[2], 0x01, "verified form");
+        assert!(commits[0].response.ends_with(&[0x9D, 0x01]));
+    } else {
+        assert!(commits.is_empty(), "no COMMIT was sent");
+    }
     c.channel().clear_trace();
 
     let s = c.status().unwrap();
@@ -443,6 +505,17 @@ fn failure_in_the_middle_of_a_pipelined_batch_commits_nothing() {
 /// content and the predicted manifest is the card's.
 #[test]
 fn digest_mismatch_rereads_and_resends_the_record() {
+    digest_mismatch_rereads_and_resends_with(false);
+}
+
+/// Revision 2: the pack is refused with 9D03 (session ended, verified COMMIT refused); the
+/// whole session runs again with every record hashed as read.
+#[test]
+fn digest_mismatch_in_a_pack_runs_the_session_again() {
+    digest_mismatch_rereads_and_resends_with(true);
+}
+
+fn digest_mismatch_rereads_and_resends_with(packing: bool) {
     let mut ch = card(params(65_536, 16));
     setup(&mut ch);
     let mut tree = Tree::new();
@@ -450,6 +523,7 @@ fn digest_mismatch_rereads_and_resends_the_record() {
     tree.insert((Category::UserData, "b".into()), bytes(700, 2));
     tree.insert((Category::UserData, "c".into()), bytes(900, 3));
     let mut c = client(&mut ch, false);
+    c.set_packing(packing);
     let plan = c.plan_push(&local(&tree), false).unwrap();
     // The file of "b" changes between the plan and the send.
     let mut changed = tree.clone();
@@ -468,7 +542,11 @@ fn digest_mismatch_rereads_and_resends_the_record() {
         )
         .unwrap();
     assert_eq!(generation, Some(1));
-    assert_eq!(reads, 4, "b read twice");
+    if packing {
+        assert_eq!(reads, 6, "every record read once per session");
+    } else {
+        assert_eq!(reads, 4, "b read twice");
+    }
     let mismatches = trace
         .take()
         .iter()
