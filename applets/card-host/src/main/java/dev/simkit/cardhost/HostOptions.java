@@ -33,8 +33,8 @@ public record HostOptions(
               --applet-package P  also rewrite package P (helper code shared by applets; repeatable)
               --no-rollback       plain jCardSim transactions: nothing rolls back, Util.arrayCopy not atomic
               --jcardsim-digest   give applets jCardSim's own (BouncyCastle, pure Java) SHA digests instead
-                                  of the default JDK-backed ones: same results, ~10x slower; for
-                                  comparison (in-JVM tools: -Dsimkit.fastDigest=false)
+                                  of the default JDK-backed ones: same results, several times
+                                  slower; for comparison (in-JVM tools: -Dsimkit.fastDigest=false)
               --quiet             log only warnings (the LISTENING line is always printed)
               --vpcd HOST:PORT    also serve card 0 to pcscd's vpcd reader at HOST:PORT (reconnects
                                   when vpcd goes away; vpcd's default reader 0 is 127.0.0.1:35963)
