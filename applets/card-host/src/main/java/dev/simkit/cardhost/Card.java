@@ -2,6 +2,7 @@ package dev.simkit.cardhost;
 
 import com.licel.jcardsim.base.Simulator;
 import dev.simkit.cardhost.instrument.CardClassLoader;
+import dev.simkit.cardhost.runtime.DigestFactory;
 import dev.simkit.cardhost.runtime.PowerLoss;
 import dev.simkit.cardhost.runtime.SimkitRuntime;
 import java.net.URL;
@@ -36,6 +37,7 @@ public final class Card {
     private final URL[] appletJars;
     private final ClassLoader parent;
     private final List<String> extraAppletPackages;
+    private final boolean fastDigest;
     // Replaced as a whole by factoryReset(); guarded by this.
     private SimkitRuntime runtime;
     private Simulator simulator;
@@ -54,7 +56,20 @@ public final class Card {
      *     applet class lives in them (shared helper code of the applets)
      */
     public Card(int index, boolean rollback, URL[] appletJars, ClassLoader parent, List<String> extraAppletPackages) {
+        this(index, rollback, appletJars, parent, extraAppletPackages, DigestFactory.enabledByDefault());
+    }
+
+    /**
+     * @param extraAppletPackages packages rewritten like applet packages although no installed
+     *     applet class lives in them (shared helper code of the applets)
+     * @param fastDigest give applets JDK-backed SHA digests ({@link DigestFactory}) instead of
+     *     jCardSim's BouncyCastle ones; the other constructors take the default,
+     *     {@link DigestFactory#enabledByDefault()} (on unless {@code -Dsimkit.fastDigest=false})
+     */
+    public Card(int index, boolean rollback, URL[] appletJars, ClassLoader parent, List<String> extraAppletPackages,
+            boolean fastDigest) {
         this.index = index;
+        this.fastDigest = fastDigest;
         this.rollback = rollback;
         this.appletJars = appletJars.clone();
         this.parent = parent;
@@ -68,7 +83,7 @@ public final class Card {
         // Simulator's constructor wipes the runtime (resetRuntime) and reads jCardSim's
         // applet system properties; we install applets ourselves afterwards.
         this.simulator = new Simulator(runtime);
-        this.loader = new CardClassLoader("simkit-card-" + index, appletJars, parent);
+        this.loader = new CardClassLoader("simkit-card-" + index, appletJars, parent, fastDigest);
         extraAppletPackages.forEach(loader::addAppletPackage);
     }
 
@@ -98,6 +113,11 @@ public final class Card {
 
     public boolean rollbackEnabled() {
         return runtime.rollbackEnabled();
+    }
+
+    /** True if the card's applets get JDK-backed SHA digests (see {@link DigestFactory}). */
+    public boolean fastDigest() {
+        return fastDigest;
     }
 
     public synchronized boolean powered() {

@@ -1,5 +1,6 @@
 package dev.simkit.cardhost;
 
+import dev.simkit.cardhost.runtime.DigestFactory;
 import java.net.URL;
 import java.util.ArrayList;
 import java.util.List;
@@ -30,11 +31,17 @@ public final class CardHost {
 
     public static CardHost create(List<List<AppletSpec>> cardSpecs, int copies, boolean rollback, URL[] appletJars,
             List<String> extraAppletPackages) {
+        return create(cardSpecs, copies, rollback, appletJars, extraAppletPackages, DigestFactory.enabledByDefault());
+    }
+
+    /** As above; {@code fastDigest} is the cards' digest switch (see {@link Card#fastDigest()}). */
+    public static CardHost create(List<List<AppletSpec>> cardSpecs, int copies, boolean rollback, URL[] appletJars,
+            List<String> extraAppletPackages, boolean fastDigest) {
         List<Card> cards = new ArrayList<>();
         ClassLoader parent = CardHost.class.getClassLoader();
         for (int copy = 0; copy < copies; copy++) {
             for (List<AppletSpec> applets : cardSpecs) {
-                Card card = new Card(cards.size(), rollback, appletJars, parent, extraAppletPackages);
+                Card card = new Card(cards.size(), rollback, appletJars, parent, extraAppletPackages, fastDigest);
                 for (AppletSpec a : applets) {
                     card.install(a);
                 }

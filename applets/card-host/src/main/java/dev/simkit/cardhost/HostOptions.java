@@ -1,5 +1,6 @@
 package dev.simkit.cardhost;
 
+import dev.simkit.cardhost.runtime.DigestFactory;
 import dev.simkit.cardhost.vpcd.VpcdFrontEnd;
 import java.io.File;
 import java.net.InetSocketAddress;
@@ -19,7 +20,8 @@ public record HostOptions(
         List<String> appletPackages,
         boolean rollback,
         boolean quiet,
-        InetSocketAddress vpcd) {
+        InetSocketAddress vpcd,
+        boolean fastDigest) {
 
     public static final String USAGE = """
             usage: java -jar simkit-card-host.jar [options]
@@ -30,6 +32,9 @@ public record HostOptions(
               --applet-jar PATH   extra jar to load applet classes from (repeatable)
               --applet-package P  also rewrite package P (helper code shared by applets; repeatable)
               --no-rollback       plain jCardSim transactions: nothing rolls back, Util.arrayCopy not atomic
+              --jcardsim-digest   give applets jCardSim's own (BouncyCastle, pure Java) SHA digests instead
+                                  of the default JDK-backed ones: same results, several times
+                                  slower; for comparison (in-JVM tools: -Dsimkit.fastDigest=false)
               --quiet             log only warnings (the LISTENING line is always printed)
               --vpcd HOST:PORT    also serve card 0 to pcscd's vpcd reader at HOST:PORT (reconnects
                                   when vpcd goes away; vpcd's default reader 0 is 127.0.0.1:35963)
@@ -48,6 +53,7 @@ public record HostOptions(
         boolean rollback = true;
         boolean quiet = false;
         InetSocketAddress vpcd = null;
+        boolean fastDigest = DigestFactory.enabledByDefault();
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             switch (a) {
@@ -59,6 +65,7 @@ public record HostOptions(
                 case "--applet-package" -> packages.add(value(args, ++i, a));
                 case "--no-rollback" -> rollback = false;
                 case "--quiet" -> quiet = true;
+                case "--jcardsim-digest" -> fastDigest = false;
                 case "--vpcd" -> vpcd = VpcdFrontEnd.parseAddress(value(args, ++i, a));
                 case "--help", "-h" -> throw new IllegalArgumentException("");
                 default -> throw new IllegalArgumentException("unknown option " + a);
@@ -71,7 +78,7 @@ public record HostOptions(
             throw new IllegalArgumentException("at most 256 cards");
         }
         return new HostOptions(port, portFile, List.copyOf(cards), copies, List.copyOf(jars), List.copyOf(packages), rollback, quiet,
-                vpcd);
+                vpcd, fastDigest);
     }
 
     public URL[] appletJarUrls() {

@@ -47,8 +47,9 @@ public final class Main {
 
     static void run(HostOptions opts) throws IOException, InterruptedException {
         CardHost host = CardHost.create(opts.cards(), opts.copies(), opts.rollback(), opts.appletJarUrls(),
-                opts.appletPackages());
-        Log.info("%d card(s), rollback %s", host.size(), opts.rollback() ? "on" : "off");
+                opts.appletPackages(), opts.fastDigest());
+        Log.info("%d card(s), rollback %s, digests %s", host.size(), opts.rollback() ? "on" : "off",
+                opts.fastDigest() ? "JDK" : "jCardSim");
         if (!opts.quiet()) {
             System.err.print(host.describe());
         }

@@ -19,6 +19,13 @@ class HostOptionsTest {
         assertEquals(1, o.copies());
         assertTrue(o.rollback());
         assertFalse(o.quiet());
+        assertTrue(o.fastDigest());
+    }
+
+    @Test
+    void jcardsimDigestTurnsTheFastDigestsOff() {
+        assertFalse(HostOptions.parse(new String[] {"--jcardsim-digest"}).fastDigest());
+        assertTrue(HostOptions.USAGE.contains("--jcardsim-digest"));
     }
 
     @Test

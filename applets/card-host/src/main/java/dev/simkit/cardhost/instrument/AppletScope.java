@@ -7,4 +7,10 @@ interface AppletScope {
 
     /** The id under which the write hook can find (and reflectively restore) this field. */
     int fieldId(String ownerInternalName, String name, String desc);
+
+    /**
+     * True if {@code MessageDigest.getInstance} calls are redirected to the JDK-backed
+     * {@code runtime.DigestFactory}; false keeps jCardSim's implementation.
+     */
+    boolean fastDigest();
 }

@@ -1,5 +1,6 @@
 package dev.simkit.cardhost.instrument;
 
+import dev.simkit.cardhost.runtime.DigestFactory;
 import dev.simkit.cardhost.runtime.FieldRegistry;
 import java.io.IOException;
 import java.io.InputStream;
@@ -36,9 +37,20 @@ public final class CardClassLoader extends URLClassLoader implements AppletScope
 
     private final Set<String> appletPackages = ConcurrentHashMap.newKeySet();
     private final Map<String, Integer> fieldIds = new ConcurrentHashMap<>();
+    private final boolean fastDigest;
 
+    /** A loader with the fast-digest switch at its default ({@code DigestFactory.enabledByDefault()}). */
     public CardClassLoader(String name, URL[] appletJars, ClassLoader parent) {
+        this(name, appletJars, parent, DigestFactory.enabledByDefault());
+    }
+
+    /**
+     * @param fastDigest redirect the applets' {@code MessageDigest.getInstance} calls to the
+     *     JDK-backed {@code DigestFactory} (see {@link WriteRewriter})
+     */
+    public CardClassLoader(String name, URL[] appletJars, ClassLoader parent, boolean fastDigest) {
         super(name, appletJars, parent);
+        this.fastDigest = fastDigest;
     }
 
     /**
@@ -76,6 +88,11 @@ public final class CardClassLoader extends URLClassLoader implements AppletScope
         int slash = internalName.lastIndexOf('/');
         String pkg = slash < 0 ? "" : internalName.substring(0, slash).replace('/', '.');
         return appletPackages.contains(pkg);
+    }
+
+    @Override
+    public boolean fastDigest() {
+        return fastDigest;
     }
 
     @Override

@@ -30,6 +30,9 @@ import org.objectweb.asm.Opcodes;
  * INVOKESTATIC javacard/framework/Util.{arrayCopy,arrayCopyNonAtomic,arrayFillNonAtomic,arrayFill,setShort}
  * INVOKESTATIC javacardx/framework/util/intx/JCint.{setInt,makeTransientIntArray}
  *                             -> same name and descriptor on WriteHook
+ *
+ * INVOKESTATIC javacard/security/MessageDigest.getInstance(BZ)   (only when scope.fastDigest())
+ *                             -> DigestFactory.getInstance, same descriptor
  * </pre>
  *
  * The field rewrite keeps the real PUTFIELD so the common path has no reflection; the hook only
@@ -40,6 +43,10 @@ final class WriteRewriter extends MethodVisitor {
     static final String HOOK = "dev/simkit/cardhost/runtime/WriteHook";
     private static final String UTIL = "javacard/framework/Util";
     private static final String JCINT = "javacardx/framework/util/intx/JCint";
+    static final String DIGEST_FACTORY = "dev/simkit/cardhost/runtime/DigestFactory";
+    private static final String MESSAGE_DIGEST = "javacard/security/MessageDigest";
+    private static final String GET_INSTANCE = "getInstance";
+    private static final String GET_INSTANCE_DESC = "(BZ)Ljavacard/security/MessageDigest;";
     private static final Set<String> UTIL_HOOKED = Set.of(
             "arrayCopy([BS[BSS)S",
             "arrayCopyNonAtomic([BS[BSS)S",
@@ -91,6 +98,9 @@ final class WriteRewriter extends MethodVisitor {
                 && ((owner.equals(UTIL) && UTIL_HOOKED.contains(name + desc))
                         || (owner.equals(JCINT) && JCINT_HOOKED.contains(name + desc)))) {
             super.visitMethodInsn(Opcodes.INVOKESTATIC, HOOK, name, desc, false);
+        } else if (opcode == Opcodes.INVOKESTATIC && scope.fastDigest() && owner.equals(MESSAGE_DIGEST)
+                && name.equals(GET_INSTANCE) && desc.equals(GET_INSTANCE_DESC)) {
+            super.visitMethodInsn(Opcodes.INVOKESTATIC, DIGEST_FACTORY, name, desc, false);
         } else {
             super.visitMethodInsn(opcode, owner, name, desc, isInterface);
         }

@@ -13,6 +13,8 @@ import java.util.Arrays;
 final class UndoLog {
     private static final byte ARRAY = 0;
     private static final byte FIELD = 1;
+    /** A byte-array range: target = array, key = offset, ref = the old bytes. */
+    private static final byte RANGE = 2;
 
     private byte[] kinds = new byte[32];
     private Object[] targets = new Object[32];
@@ -35,6 +37,14 @@ final class UndoLog {
         add(ARRAY, array, index, 0, old);
     }
 
+    /**
+     * Logs the old contents of {@code array[offset..offset + old.length)} as one entry; the log
+     * keeps {@code old} (the caller hands over a private copy).
+     */
+    void range(byte[] array, int offset, byte[] old) {
+        add(RANGE, array, offset, 0, old);
+    }
+
     /** Logs the old value of a field; {@code owner} is null for a static field. */
     void field(Object owner, int fieldId, long bits, Object oldRef) {
         add(FIELD, owner, fieldId, bits, oldRef);
@@ -45,6 +55,9 @@ final class UndoLog {
         for (int i = size - 1; i >= 0; i--) {
             if (kinds[i] == ARRAY) {
                 restoreArray(targets[i], keys[i], prims[i], refs[i]);
+            } else if (kinds[i] == RANGE) {
+                byte[] old = (byte[]) refs[i];
+                System.arraycopy(old, 0, targets[i], keys[i], old.length);
             } else {
                 FieldRegistry.get(keys[i]).store(targets[i], prims[i], refs[i]);
             }

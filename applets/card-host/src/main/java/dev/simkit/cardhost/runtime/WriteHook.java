@@ -293,7 +293,11 @@ public final class WriteHook {
 
     // ---- javacard.framework.Util / JCint replacements ---------------------------------------
 
-    /** Util.arrayCopy: atomic on a card when the destination is persistent. */
+    /**
+     * Util.arrayCopy: atomic on a card when the destination is persistent. No copy of the
+     * source is made: {@code System.arraycopy} already copies as if through a temporary when
+     * src and dest are the same array, which is what the Java Card API specifies.
+     */
     public static short arrayCopy(byte[] src, short srcOff, byte[] dest, short destOff, short length) {
         WriteTracker t = CURRENT.get();
         if (t == null || t.skip(dest)) {
@@ -301,12 +305,11 @@ public final class WriteHook {
         }
         checkRange(src, srcOff, length);
         checkRange(dest, destOff, length);
-        // Copy out first: src and dest may be the same array (arraycopy semantics).
-        t.atomicBytes(dest, destOff, java.util.Arrays.copyOfRange(src, srcOff, srcOff + length));
+        t.atomicCopy(src, srcOff, dest, destOff, length);
         return (short) (destOff + length);
     }
 
-    /** Util.arrayCopyNonAtomic: element by element, bypasses the transaction log. */
+    /** Util.arrayCopyNonAtomic: counted per byte, bypasses the transaction log. */
     public static short arrayCopyNonAtomic(byte[] src, short srcOff, byte[] dest, short destOff, short length) {
         WriteTracker t = CURRENT.get();
         if (t == null || t.skip(dest)) {
@@ -314,18 +317,18 @@ public final class WriteHook {
         }
         checkRange(src, srcOff, length);
         checkRange(dest, destOff, length);
-        t.nonAtomicBytes(dest, destOff, java.util.Arrays.copyOfRange(src, srcOff, srcOff + length));
+        t.nonAtomicCopy(src, srcOff, dest, destOff, length);
         return (short) (destOff + length);
     }
 
-    /** Util.arrayFillNonAtomic: element by element, bypasses the transaction log. */
+    /** Util.arrayFillNonAtomic: counted per byte, bypasses the transaction log. */
     public static short arrayFillNonAtomic(byte[] bArray, short bOff, short bLen, byte bValue) {
         WriteTracker t = CURRENT.get();
         if (t == null || t.skip(bArray)) {
             return Util.arrayFillNonAtomic(bArray, bOff, bLen, bValue);
         }
         checkRange(bArray, bOff, bLen);
-        t.nonAtomicBytes(bArray, bOff, filled(bLen, bValue));
+        t.nonAtomicFill(bArray, bOff, bLen, bValue);
         return (short) (bOff + bLen);
     }
 
@@ -339,7 +342,7 @@ public final class WriteHook {
         if (t == null || t.skip(bArray)) {
             java.util.Arrays.fill(bArray, bOff, bOff + bLen, bValue);
         } else {
-            t.atomicBytes(bArray, bOff, filled(bLen, bValue));
+            t.atomicFill(bArray, bOff, bLen, bValue);
         }
         return (short) (bOff + bLen);
     }
@@ -382,11 +385,5 @@ public final class WriteHook {
         if (off < 0 || len < 0 || off > n - len) {
             throw new ArrayIndexOutOfBoundsException("offset " + off + " length " + len + " array " + n);
         }
-    }
-
-    private static byte[] filled(int len, byte value) {
-        byte[] v = new byte[len];
-        java.util.Arrays.fill(v, value);
-        return v;
     }
 }

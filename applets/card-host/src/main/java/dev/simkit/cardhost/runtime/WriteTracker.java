@@ -75,42 +75,109 @@ public final class WriteTracker {
     }
 
     /**
-     * Writes {@code values} into {@code dest[off..]} as one atomic unit (Util.arrayCopy,
-     * setShort, JCint.setInt): each byte is counted, so a tear can land inside the unit, but a
-     * tear there restores the whole range. Inside a transaction the transaction log already
-     * guarantees that; outside one we keep a private copy of the old bytes.
+     * Writes {@code values} into {@code dest[off..]} as one atomic unit (Util.setShort,
+     * JCint.setInt): see {@link #atomicCopy}.
      */
     void atomicBytes(byte[] dest, int off, byte[] values) {
-        int len = values.length;
-        boolean txn = logging();
-        byte[] before = (!txn && rollback) ? Arrays.copyOfRange(dest, off, off + len) : null;
-        for (int j = 0; j < len; j++) {
-            boolean tear = count();
-            if (txn) {
-                txnLog.array(dest, off + j, dest[off + j]);
-            }
-            dest[off + j] = values[j];
-            if (tear) {
-                if (before != null) {
-                    System.arraycopy(before, 0, dest, off, len);
-                }
-                throw cut();
-            }
-        }
+        atomicCopy(values, 0, dest, off, values.length);
     }
 
     /**
-     * Writes bytes one by one, counted but never logged (arrayCopyNonAtomic, arrayFillNonAtomic):
-     * the Java Card API says these do not use the transaction facility even inside a
-     * transaction, so a tear leaves a prefix written and an abort does not undo them.
+     * Copies {@code src[srcOff..srcOff+len)} to {@code dest[destOff..]} as one atomic unit
+     * (Util.arrayCopy): each byte counts as one persistent write, so a tear can land inside the
+     * unit, but a tear there leaves the whole range as it was. Inside a transaction the range's
+     * old bytes are logged as one entry (the transaction rollback restores them); outside one
+     * the write is simply not made. Without rollback a tear leaves the prefix written, as
+     * plain jCardSim would. {@code src} and {@code dest} may be the same array (arraycopy
+     * semantics). Ranges are checked by the caller.
      */
-    void nonAtomicBytes(byte[] dest, int off, byte[] values) {
-        for (int j = 0; j < values.length; j++) {
-            boolean tear = count();
-            dest[off + j] = values[j];
-            if (tear) {
-                throw cut();
-            }
+    void atomicCopy(byte[] src, int srcOff, byte[] dest, int destOff, int len) {
+        atomic(src, srcOff, dest, destOff, len, (byte) 0);
+    }
+
+    /** Fills {@code dest[off..off+len)} with {@code value} as one atomic unit (Util.arrayFill). */
+    void atomicFill(byte[] dest, int off, int len, byte value) {
+        atomic(null, 0, dest, off, len, value);
+    }
+
+    /** {@link #atomicCopy} from {@code src}, or a fill with {@code value} when src is null. */
+    private void atomic(byte[] src, int srcOff, byte[] dest, int destOff, int len, byte value) {
+        if (len <= 0) {
+            return;
+        }
+        requirePower();
+        int k = tearInside(len);
+        if (logging()) {
+            // The old range, once: rollback replays newest first, so this entry and any older
+            // ones for the same bytes end with the oldest value, as per-byte entries would.
+            txnLog.range(dest, destOff, Arrays.copyOfRange(dest, destOff, destOff + len));
+        } else if (k > 0 && rollback) {
+            // Torn outside a transaction: the unit is atomic, so none of it stays written.
+            writes += k;
+            throw cut();
+        }
+        if (k > 0) {
+            // No rollback (the prefix stays), or inside a transaction (the tear's rollback
+            // restores the logged range): write exactly the first k bytes, then cut.
+            write(src, srcOff, dest, destOff, k, value);
+            writes += k;
+            throw cut();
+        }
+        write(src, srcOff, dest, destOff, len, value);
+        writes += len;
+    }
+
+    /**
+     * Copies bytes counted one write each but never logged (arrayCopyNonAtomic): the Java Card
+     * API says these do not use the transaction facility even inside a transaction, so a tear
+     * after k bytes leaves exactly the first k written and an abort does not undo them. Without
+     * a tear inside the range this is one {@code System.arraycopy} (same result, arraycopy's
+     * overlap semantics as the per-byte copy of a snapshot had). Ranges are checked by the caller.
+     */
+    void nonAtomicCopy(byte[] src, int srcOff, byte[] dest, int destOff, int len) {
+        nonAtomic(src, srcOff, dest, destOff, len, (byte) 0);
+    }
+
+    /** {@link #nonAtomicCopy} of the value {@code value} (arrayFillNonAtomic). */
+    void nonAtomicFill(byte[] dest, int off, int len, byte value) {
+        nonAtomic(null, 0, dest, off, len, value);
+    }
+
+    private void nonAtomic(byte[] src, int srcOff, byte[] dest, int destOff, int len, byte value) {
+        if (len <= 0) {
+            return;
+        }
+        requirePower();
+        int k = tearInside(len);
+        if (k > 0) {
+            write(src, srcOff, dest, destOff, k, value);
+            writes += k;
+            throw cut();
+        }
+        write(src, srcOff, dest, destOff, len, value);
+        writes += len;
+    }
+
+    /**
+     * The number of bytes (1..len) after which the armed tear fires if it falls inside the next
+     * {@code len} writes, else 0.
+     */
+    private int tearInside(int len) {
+        long at = (long) tearAt - writes;
+        return at >= 1 && at <= len ? (int) at : 0;
+    }
+
+    private static void write(byte[] src, int srcOff, byte[] dest, int destOff, int len, byte value) {
+        if (src == null) {
+            Arrays.fill(dest, destOff, destOff + len, value);
+        } else {
+            System.arraycopy(src, srcOff, dest, destOff, len);
+        }
+    }
+
+    private void requirePower() {
+        if (powerLost) {
+            throw new PowerLoss("write after power loss");
         }
     }
 
