@@ -728,7 +728,8 @@ impl<'c, C: Card> BackupClient<'c, C> {
 
     /// §6.2 The plan of a backup of `local` against the card's manifest: full when `full` is
     /// asked or the store is empty, otherwise incremental (new and changed records sent,
-    /// removed ones deleted).
+    /// removed ones deleted). A full plan asked for needs nothing from the card: the manifest is
+    /// not read.
     ///
     /// # Errors
     /// [`BackupClientError::Request`] for a bad local tree (duplicate id, record too large),
@@ -738,7 +739,7 @@ impl<'c, C: Card> BackupClient<'c, C> {
         local: &[LocalRecord],
         full: bool,
     ) -> Result<PushPlan, BackupClientError> {
-        let card = self.manifest()?;
+        let card = if full { None } else { self.manifest()? };
         Self::plan_against(local, full, card)
     }
 
@@ -753,7 +754,11 @@ impl<'c, C: Card> BackupClient<'c, C> {
         full: bool,
         cache: &mut dyn FnMut(&ManifestDigest) -> Option<Vec<ManifestEntry>>,
     ) -> Result<PushPlan, BackupClientError> {
-        let card = self.manifest_cached(cache)?;
+        let card = if full {
+            None
+        } else {
+            self.manifest_cached(cache)?
+        };
         Self::plan_against(local, full, card)
     }
 
