@@ -700,6 +700,10 @@ public class BackupStore extends Applet implements ExtendedLength {
         short n = nc;
         short at = off;
         if (!continuing) {
+            // The offset itself may straddle receive pieces (Nc ≥ 4 was checked).
+            while (got < U32.LEN) {
+                got = (short) (got + receiveMore(apdu, (short) (off + got)));
+            }
             if (Util.arrayCompare(buf, off, t, Transients.OFF_WRITTEN, U32.LEN) != 0) {
                 ISOException.throwIt(Constants.SW_INCORRECT_DATA);
             }
