@@ -603,6 +603,9 @@ public class BackupStore extends Applet implements ExtendedLength {
         for (short i = 0; i < count; i++) {
             store.markChain(Store.first(Store.entry(active, i)), true);
         }
+        // A torn rotation of an earlier session (Store.remove) may have left the staging table
+        // with one entry object at two positions: every position gets its own object again.
+        store.resetSlots((byte) (1 - p.selector()));
         short staged = 0;
         if (incremental) {
             Object[] staging = stagingTable();
@@ -770,8 +773,13 @@ public class BackupStore extends Applet implements ExtendedLength {
             releaseStaged(staging, count, i);
             count--;
         }
-        Util.arrayCopyNonAtomic(t, Transients.OFF_OPEN_ENTRY, Store.entry(staging, count), (short) 0,
-                Store.ENTRY_LEN);
+        // The manifest entry (38 + n bytes) and the first block / fresh flag: a short name does not
+        // cost a full-size entry of persistent writes.
+        byte[] dst = Store.entry(staging, count);
+        Util.arrayCopyNonAtomic(t, Transients.OFF_OPEN_ENTRY, dst, (short) 0, (short) (lenOff + U32.LEN
+                + Constants.DIGEST_LEN - Transients.OFF_OPEN_ENTRY));
+        Util.arrayCopyNonAtomic(t, (short) (Transients.OFF_OPEN_ENTRY + Store.ENTRY_OFF_FIRST), dst,
+                Store.ENTRY_OFF_FIRST, (short) (Store.ENTRY_LEN - Store.ENTRY_OFF_FIRST));
         U32.add(t, Transients.OFF_STAGED, t, lenOff);
         Util.setShort(t, Transients.OFF_STAGE_COUNT, (short) (count + 1));
     }

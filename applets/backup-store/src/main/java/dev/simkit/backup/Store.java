@@ -42,6 +42,14 @@ final class Store {
     final short[] next;
     final Object[] tableA;
     final Object[] tableB;
+    /**
+     * Each table's own entry objects in their install order, never written. {@link #remove}
+     * rotates a staging table's references without a transaction, so a tear inside it can leave
+     * one object at two positions and lose another; {@link #resetSlots} puts the staging table
+     * back in this order at every BEGIN SESSION, before anything is staged in it.
+     */
+    private final Object[] poolA;
+    private final Object[] poolB;
     /** Transient: bit set = block in use (active or this session). */
     final byte[] used;
     private final byte[] t;
@@ -82,9 +90,13 @@ final class Store {
         next = new short[blocks];
         tableA = new Object[maxRecords];
         tableB = new Object[maxRecords];
+        poolA = new Object[maxRecords];
+        poolB = new Object[maxRecords];
         for (short i = 0; i < maxRecords; i++) {
-            tableA[i] = new byte[ENTRY_LEN];
-            tableB[i] = new byte[ENTRY_LEN];
+            poolA[i] = new byte[ENTRY_LEN];
+            poolB[i] = new byte[ENTRY_LEN];
+            tableA[i] = poolA[i];
+            tableB[i] = poolB[i];
         }
         used = JCSystem.makeTransientByteArray((short) ((short) (blocks + 7) >> 3), JCSystem.CLEAR_ON_DESELECT);
     }
@@ -122,6 +134,20 @@ final class Store {
             }
         }
         return -1;
+    }
+
+    /**
+     * Gives table {@code which} its own entry objects back, one at each position (non-atomic: only
+     * for the staging table, which nothing references). Writes only the positions that differ.
+     */
+    void resetSlots(byte which) {
+        Object[] table = table(which);
+        Object[] pool = which == 0 ? poolA : poolB;
+        for (short i = 0; i < maxRecords; i++) {
+            if (table[i] != pool[i]) {
+                table[i] = pool[i];
+            }
+        }
     }
 
     /** Removes entry i (later entries move up one place) by rotating the entry objects. */
