@@ -163,6 +163,7 @@ final class Store {
 
     void clearUsed() {
         Util.arrayFillNonAtomic(used, (short) 0, (short) used.length, (byte) 0);
+        Util.setShort(t, Transients.OFF_FREE_HINT, (short) 0);
     }
 
     private void mark(short b, boolean inUse) {
@@ -177,10 +178,15 @@ final class Store {
 
     /** Marks (or frees) every block of the chain starting at {@code b}. */
     void markChain(short b, boolean inUse) {
+        short hint = Util.getShort(t, Transients.OFF_FREE_HINT);
         while (b != NO_BLOCK) {
             mark(b, inUse);
+            if (!inUse && b < hint) {
+                hint = b;
+            }
             b = next[b];
         }
+        Util.setShort(t, Transients.OFF_FREE_HINT, hint);
     }
 
     /** Number of blocks a record of length {@code len} (4 bytes) needs. */
@@ -195,7 +201,7 @@ final class Store {
     short allocate(short count) {
         short first = NO_BLOCK;
         short prev = NO_BLOCK;
-        short b = 0;
+        short b = Util.getShort(t, Transients.OFF_FREE_HINT);
         for (short k = 0; k < count; k++) {
             while (b < blockCount && inUse(b)) {
                 b++;
@@ -216,6 +222,7 @@ final class Store {
         if (prev != NO_BLOCK) {
             next[prev] = NO_BLOCK;
         }
+        Util.setShort(t, Transients.OFF_FREE_HINT, b);
         return first;
     }
 
