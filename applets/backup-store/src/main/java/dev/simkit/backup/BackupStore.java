@@ -888,7 +888,9 @@ public class BackupStore extends Applet implements ExtendedLength {
         short e = Transients.OFF_OPEN_ENTRY;
         short n = t[(short) (e + 1)];
         if (head) {
-            if (n < 1 || n > Constants.NAME_MAX || (short) (Constants.ENTRY_FIXED - Constants.ID_FIXED + n) > left) {
+            // Name length out of range, or the rest of the entry (36 + n bytes) past the data field.
+            if (n < 1 || n > Constants.NAME_MAX
+                    || (short) (Constants.ENTRY_FIXED - Constants.ID_FIXED + n) > left) {
                 ISOException.throwIt(Constants.SW_INCORRECT_DATA);
             }
             return -1;
