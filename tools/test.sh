@@ -30,6 +30,9 @@ if [ -d apdu-tests/credit-module ]; then
   step "APDU conformance suites on the simulator (JUnit: target/apdu-tests.xml)"
   # The debug binary `cargo test` just built: a release build would cost CI minutes, not save them.
   cargo run -q --locked -p simkit -- test apdu-tests --jobs 2 --junit target/apdu-tests.xml
+  step "backup-store suite with short APDUs only (a reader without extended length)"
+  cargo run -q --locked -p simkit -- test apdu-tests/backup-store --jobs 2 \
+    --cards-profile apdu-tests/cards/jcardsim-short.toml --junit target/apdu-tests-short.xml
 fi
 
 # The PC/SC tests need a reader; tools/pcsc-sim.sh gives them a private pcscd whose vpcd reader

@@ -2,6 +2,7 @@ package dev.simkit.backup;
 
 import javacard.framework.APDU;
 import javacard.framework.Applet;
+import javacard.framework.CardRuntimeException;
 import javacard.framework.ISO7816;
 import javacard.framework.ISOException;
 import javacard.framework.JCSystem;
@@ -36,6 +37,11 @@ public class BackupStore extends Applet implements ExtendedLength {
 
     /** Install data (§2.2): empty (defaults) or exactly 8 bytes; anything else fails with 6A80. */
     public static void install(byte[] bArray, short bOffset, byte bLength) {
+        new BackupStore(installParams(bArray, bOffset)).register();
+    }
+
+    /** The 8 parameter bytes of §2.2 from {@code install}'s data, checked (6A80 when invalid). */
+    static byte[] installParams(byte[] bArray, short bOffset) {
         short o = bOffset;
         o = (short) (o + 1 + bArray[o]); // instance AID
         o = (short) (o + 1 + bArray[o]); // control info
@@ -54,7 +60,7 @@ public class BackupStore extends Applet implements ExtendedLength {
                 || !validTries(params[Persistent.PARAM_REPROVISIONING_TRIES])) {
             ISOException.throwIt(Constants.SW_INCORRECT_DATA);
         }
-        new BackupStore(params).register();
+        return params;
     }
 
     private static boolean validTries(byte b) {
@@ -68,6 +74,22 @@ public class BackupStore extends Applet implements ExtendedLength {
         store = new Store(params, Persistent.PARAM_CAPACITY, Util.getShort(params, Persistent.PARAM_MAX_RECORDS), t);
         sha = MessageDigest.getInstance(MessageDigest.ALG_SHA_256, false);
         tableSha = MessageDigest.getInstance(MessageDigest.ALG_SHA_256, false);
+    }
+
+    /**
+     * {@code setIncomingAndReceive}, and below {@code receiveBytes}: every byte of a data field
+     * enters through these two. They are package-private and overridable for one reason: jCardSim
+     * hands an applet the whole data field in its first piece, so the in-process tests substitute
+     * a subclass that delivers it in small pieces, to drive the parsers across piece boundaries
+     * the way a card with a small APDU buffer does.
+     */
+    short receiveFirst(APDU apdu) {
+        return apdu.setIncomingAndReceive();
+    }
+
+    /** {@code receiveBytes(off)}: the next piece of the data field, at {@code off}. */
+    short receiveMore(APDU apdu, short off) {
+        return apdu.receiveBytes(off);
     }
 
     @Override
@@ -118,12 +140,13 @@ public class BackupStore extends Applet implements ExtendedLength {
         // 3. P1/P2.
         checkP1P2(ins, buf[ISO7816.OFFSET_P1], buf[ISO7816.OFFSET_P2]);
         // 4. Lengths (Nc, Ne).
-        short got = apdu.setIncomingAndReceive();
+        short got = receiveFirst(apdu);
         short nc = apdu.getIncomingLength();
         short off = apdu.getOffsetCdata();
-        if (ins != Constants.INS_WRITE_DATA) {
+        // WRITE DATA and WRITE RECORDS take their data field piece by piece, as it arrives.
+        if (ins != Constants.INS_WRITE_DATA && ins != Constants.INS_WRITE_RECORDS) {
             while (got < nc) {
-                got = (short) (got + apdu.receiveBytes((short) (off + got)));
+                got = (short) (got + receiveMore(apdu, (short) (off + got)));
             }
         }
         short ne = checkLengths(apdu, ins, buf[ISO7816.OFFSET_P1], nc, chainWas != 0);
@@ -178,7 +201,10 @@ public class BackupStore extends Applet implements ExtendedLength {
                 processDeleteRecord(buf, off, nc);
                 break;
             case Constants.INS_COMMIT:
-                processCommit(apdu, buf);
+                processCommit(apdu, buf, off);
+                break;
+            case Constants.INS_WRITE_RECORDS:
+                processWriteRecords(apdu, buf, off, nc, got);
                 break;
             case Constants.INS_ABORT:
                 processAbort();
@@ -210,6 +236,7 @@ public class BackupStore extends Applet implements ExtendedLength {
             case Constants.INS_READ_DATA:
             case Constants.INS_ERASE:
             case Constants.INS_GET_MANIFEST_DIGEST:
+            case Constants.INS_WRITE_RECORDS:
                 return true;
             default:
                 return false;
@@ -233,6 +260,9 @@ public class BackupStore extends Applet implements ExtendedLength {
                 break;
             case Constants.INS_BEGIN_SESSION:
                 ok = (p1 == Constants.P1_SESSION_FULL || p1 == Constants.P1_SESSION_INCREMENTAL) && p2 == 0;
+                break;
+            case Constants.INS_COMMIT:
+                ok = (p1 == Constants.P1_COMMIT_PLAIN || p1 == Constants.P1_COMMIT_VERIFIED) && p2 == 0;
                 break;
             default:
                 ok = p1 == 0 && p2 == 0;
@@ -286,7 +316,15 @@ public class BackupStore extends Applet implements ExtendedLength {
                 max = (short) (Constants.ID_FIXED + Constants.NAME_MAX);
                 break;
             case Constants.INS_COMMIT:
+                if (p1 == Constants.P1_COMMIT_VERIFIED) {
+                    min = Constants.DIGEST_LEN;
+                    max = Constants.DIGEST_LEN;
+                }
                 neMin = Constants.GENERATION_LEN;
+                break;
+            case Constants.INS_WRITE_RECORDS:
+                min = (short) (Constants.ENTRY_FIXED + 1);
+                max = Constants.MAX_DATA;
                 break;
             case Constants.INS_GET_MANIFEST_DIGEST:
                 neMin = Constants.MANIFEST_DIGEST_LEN;
@@ -516,18 +554,27 @@ public class BackupStore extends Applet implements ExtendedLength {
         if (!p.hasGeneration()) {
             ISOException.throwIt(Constants.SW_STORE_EMPTY);
         }
-        Object[] table = activeTable();
         short total = p.activeCount();
+        Util.arrayCopyNonAtomic(p.state, Persistent.OFF_ACTIVE_GEN, buf, (short) 0, U32.LEN);
+        Util.setShort(buf, (short) 4, total);
+        tableDigest(activeTable(), total, buf, (short) 6);
+        apdu.setOutgoingLength(Constants.MANIFEST_DIGEST_LEN);
+        apdu.sendBytes((short) 0, Constants.MANIFEST_DIGEST_LEN);
+    }
+
+    /**
+     * SHA-256 of the manifest entries 0..count−1 of {@code table} concatenated in table order
+     * (§5.16), into {@code out} at {@code outOff}: GET MANIFEST DIGEST of the active table and the
+     * verified COMMIT of the staging table compute the same function. Uses {@link #tableSha}, so
+     * an open record's running hash is left alone.
+     */
+    private void tableDigest(Object[] table, short count, byte[] out, short outOff) {
         tableSha.reset();
-        for (short i = 0; i < total; i++) {
+        for (short i = 0; i < count; i++) {
             byte[] e = Store.entry(table, i);
             tableSha.update(e, (short) 0, Store.manifestLen(e));
         }
-        Util.arrayCopyNonAtomic(p.state, Persistent.OFF_ACTIVE_GEN, buf, (short) 0, U32.LEN);
-        Util.setShort(buf, (short) 4, total);
-        tableSha.doFinal(buf, (short) 0, (short) 0, buf, (short) 6);
-        apdu.setOutgoingLength(Constants.MANIFEST_DIGEST_LEN);
-        apdu.sendBytes((short) 0, Constants.MANIFEST_DIGEST_LEN);
+        tableSha.doFinal(out, (short) 0, (short) 0, out, outOff);
     }
 
     // ---- §5.7 BEGIN SESSION -----------------------------------------------------------------
@@ -556,6 +603,9 @@ public class BackupStore extends Applet implements ExtendedLength {
         for (short i = 0; i < count; i++) {
             store.markChain(Store.first(Store.entry(active, i)), true);
         }
+        // A torn rotation of an earlier session (Store.remove) may have left the staging table
+        // with one entry object at two positions: every position gets its own object again.
+        store.resetSlots((byte) (1 - p.selector()));
         short staged = 0;
         if (incremental) {
             Object[] staging = stagingTable();
@@ -600,9 +650,23 @@ public class BackupStore extends Applet implements ExtendedLength {
             ISOException.throwIt(Constants.SW_INCORRECT_DATA);
         }
         checkId(buf, off, n);
+        openRecord(buf, off);
+    }
+
+    /**
+     * BEGIN RECORD's resource checks (§4.4 step 12: 9D06, then 9D02; both end the session) and
+     * effect for the manifest entry at {@code src[off]}, whose lengths and id the caller checked:
+     * L bytes reserved, the record open with W = 0 and a fresh SHA-256. The one way a record is
+     * opened, for BEGIN RECORD and for each record of WRITE RECORDS — which gathers the entry in
+     * place at {@code Transients.OFF_OPEN_ENTRY}, so nothing is copied then. S counts every record
+     * staged earlier in the session, by earlier commands or earlier in the same one (§3.5).
+     */
+    private void openRecord(byte[] src, short off) {
+        short n = src[(short) (off + 1)];
         Object[] staging = stagingTable();
         short count = stageCount();
-        if (Store.find(staging, count, buf, off) < 0 && count >= store.maxRecords) {
+        short same = Store.find(staging, count, src, off);
+        if (same < 0 && count >= store.maxRecords) {
             endSessionAndThrow(Constants.SW_TOO_MANY_RECORDS);
         }
         // U + S + L ≤ capacity, as L ≤ capacity − U − S.
@@ -610,19 +674,24 @@ public class BackupStore extends Applet implements ExtendedLength {
         Util.arrayCopyNonAtomic(p.params, Persistent.PARAM_CAPACITY, t, Transients.OFF_R1, U32.LEN);
         U32.sub(t, Transients.OFF_R1, p.state, Persistent.OFF_USED);
         U32.sub(t, Transients.OFF_R1, t, Transients.OFF_STAGED);
-        if (U32.compare(buf, lenOff, t, Transients.OFF_R1) > 0) {
+        if (U32.compare(src, lenOff, t, Transients.OFF_R1) > 0) {
             endSessionAndThrow(Constants.SW_CAPACITY_EXCEEDED);
         }
-        short first = store.allocate(store.blocksFor(buf, lenOff));
+        short first = store.allocate(store.blocksFor(src, lenOff));
         if (first == -2) {
             endSessionAndThrow(Constants.SW_CAPACITY_EXCEEDED); // cannot happen (§10.2 sizing)
         }
-        Util.arrayCopyNonAtomic(buf, off, t, Transients.OFF_OPEN_ENTRY, nc);
+        if (src != t || off != Transients.OFF_OPEN_ENTRY) {
+            Util.arrayCopyNonAtomic(src, off, t, Transients.OFF_OPEN_ENTRY, (short) (Constants.ENTRY_FIXED + n));
+        }
         Util.setShort(t, (short) (Transients.OFF_OPEN_ENTRY + Store.ENTRY_OFF_FIRST), first);
         t[(short) (Transients.OFF_OPEN_ENTRY + Store.ENTRY_OFF_FRESH)] = 1;
         Util.arrayFillNonAtomic(t, Transients.OFF_WRITTEN, U32.LEN, (byte) 0);
         Util.setShort(t, Transients.OFF_CUR_BLOCK, first);
         Util.setShort(t, Transients.OFF_CUR_OFF, (short) 0);
+        // The staging table cannot change while the record is open (DELETE RECORD and WRITE
+        // RECORDS answer 9D04), so END RECORD reuses this search instead of repeating it.
+        Util.setShort(t, Transients.OFF_SAME_ID, same);
         sha.reset();
         t[Transients.OFF_RECORD_OPEN] = 1;
     }
@@ -638,6 +707,10 @@ public class BackupStore extends Applet implements ExtendedLength {
         short n = nc;
         short at = off;
         if (!continuing) {
+            // The offset itself may straddle receive pieces (Nc ≥ 4 was checked).
+            while (got < U32.LEN) {
+                got = (short) (got + receiveMore(apdu, (short) (off + got)));
+            }
             if (Util.arrayCompare(buf, off, t, Transients.OFF_WRITTEN, U32.LEN) != 0) {
                 ISOException.throwIt(Constants.SW_INCORRECT_DATA);
             }
@@ -660,7 +733,7 @@ public class BackupStore extends Applet implements ExtendedLength {
                 n = (short) (n - got);
             }
             if (n > 0) {
-                got = apdu.receiveBytes(off);
+                got = receiveMore(apdu, off);
                 at = off;
             }
         }
@@ -676,10 +749,20 @@ public class BackupStore extends Applet implements ExtendedLength {
         if (!recordOpen()) {
             ISOException.throwIt(Constants.SW_SESSION_STATE);
         }
-        short lenOff = openLengthOff();
-        if (U32.compare(t, Transients.OFF_WRITTEN, t, lenOff) < 0) {
+        if (U32.compare(t, Transients.OFF_WRITTEN, t, openLengthOff()) < 0) {
             ISOException.throwIt(Constants.SW_RECORD_INCOMPLETE);
         }
+        stageOpenRecord();
+    }
+
+    /**
+     * END RECORD's effect (§5.10) once the open record's L bytes are written: its SHA-256 checked
+     * (9D03 discards the record and releases its blocks) and its entry staged (§3.4: an entry with
+     * the same id removed, releasing its bytes if written in this session; the new one appended).
+     * The one staging path, for END RECORD and for each record of WRITE RECORDS.
+     */
+    private void stageOpenRecord() {
+        short lenOff = openLengthOff();
         sha.doFinal(t, Transients.OFF_DIGEST, (short) 0, t, Transients.OFF_DIGEST);
         short first = Util.getShort(t, (short) (Transients.OFF_OPEN_ENTRY + Store.ENTRY_OFF_FIRST));
         t[Transients.OFF_RECORD_OPEN] = 0;
@@ -689,13 +772,18 @@ public class BackupStore extends Applet implements ExtendedLength {
         }
         Object[] staging = stagingTable();
         short count = stageCount();
-        short i = Store.find(staging, count, t, Transients.OFF_OPEN_ENTRY);
+        short i = Util.getShort(t, Transients.OFF_SAME_ID);
         if (i >= 0) {
             releaseStaged(staging, count, i);
             count--;
         }
-        Util.arrayCopyNonAtomic(t, Transients.OFF_OPEN_ENTRY, Store.entry(staging, count), (short) 0,
-                Store.ENTRY_LEN);
+        // The manifest entry (38 + n bytes) and the first block / fresh flag: a short name does not
+        // cost a full-size entry of persistent writes.
+        byte[] dst = Store.entry(staging, count);
+        Util.arrayCopyNonAtomic(t, Transients.OFF_OPEN_ENTRY, dst, (short) 0, (short) (lenOff + U32.LEN
+                + Constants.DIGEST_LEN - Transients.OFF_OPEN_ENTRY));
+        Util.arrayCopyNonAtomic(t, (short) (Transients.OFF_OPEN_ENTRY + Store.ENTRY_OFF_FIRST), dst,
+                Store.ENTRY_OFF_FIRST, (short) (Store.ENTRY_LEN - Store.ENTRY_OFF_FIRST));
         U32.add(t, Transients.OFF_STAGED, t, lenOff);
         Util.setShort(t, Transients.OFF_STAGE_COUNT, (short) (count + 1));
     }
@@ -708,6 +796,112 @@ public class BackupStore extends Applet implements ExtendedLength {
             U32.sub(t, Transients.OFF_STAGED, e, Store.lengthOff(e));
         }
         Store.remove(staging, count, i);
+    }
+
+    // ---- §5.17 WRITE RECORDS -----------------------------------------------------------------
+
+    /**
+     * Records (entry ‖ L bytes)… parsed as the data field arrives, one piece per receive: each
+     * entry is gathered in place at {@code Transients.OFF_OPEN_ENTRY} (it may straddle pieces),
+     * checked as BEGIN RECORD checks it, opened by {@link #openRecord}, its L bytes streamed into
+     * the store and the record's SHA-256 straight from the APDU buffer, and staged by
+     * {@link #stageOpenRecord} — exactly BEGIN RECORD + WRITE DATA + END RECORD, with no copy of
+     * the data. W is not advanced: the parser's own count says when L bytes were written.
+     * Any refusal of a record (6A80, 9D06, 9D02, 9D03) ends the session as ABORT (§5.17); the
+     * checks before the records (9D01, 9D04) change nothing.
+     */
+    private void processWriteRecords(APDU apdu, byte[] buf, short off, short nc, short got) {
+        requireSession();
+        if (recordOpen()) {
+            ISOException.throwIt(Constants.SW_SESSION_STATE);
+        }
+        try {
+            parseRecords(apdu, buf, off, nc, got);
+        } catch (CardRuntimeException e) {
+            // ISOException (a refused record) and anything else: the session ends, the status
+            // word (or the exception) goes out unchanged.
+            endSession();
+            throw e;
+        }
+    }
+
+    private void parseRecords(APDU apdu, byte[] buf, short off, short nc, short got) {
+        short left = nc; // data-field bytes not yet consumed (received or not)
+        short at = off; // next unconsumed byte in buf
+        short have = got; // received bytes from at on
+        short gathered = 0; // bytes of the current entry at OFF_OPEN_ENTRY
+        short need = Constants.ID_FIXED; // entry bytes wanted: category ‖ n first, then 38 + n
+        short data = -1; // record bytes still to stream; −1 while an entry is being gathered
+        while (true) {
+            if (data == 0) {
+                stageOpenRecord();
+                data = -1;
+                gathered = 0;
+                need = Constants.ID_FIXED;
+            }
+            if (have == 0) {
+                if (left == 0) {
+                    break;
+                }
+                have = receiveMore(apdu, off);
+                at = off;
+                if (have <= 0) {
+                    ISOException.throwIt(Constants.SW_WRONG_LENGTH); // fewer bytes than Lc
+                }
+            }
+            short k;
+            if (data > 0) {
+                k = data < have ? data : have;
+                store.write(buf, at, k);
+                sha.update(buf, at, k);
+                data = (short) (data - k);
+            } else {
+                k = (short) (need - gathered);
+                if (k > have) {
+                    k = have;
+                }
+                Util.arrayCopyNonAtomic(buf, at, t, (short) (Transients.OFF_OPEN_ENTRY + gathered), k);
+                gathered = (short) (gathered + k);
+            }
+            at = (short) (at + k);
+            have = (short) (have - k);
+            left = (short) (left - k);
+            if (data < 0 && gathered == need) {
+                data = entryGathered(need == Constants.ID_FIXED, left);
+                if (data < 0) {
+                    need = (short) (Constants.ENTRY_FIXED + t[(short) (Transients.OFF_OPEN_ENTRY + 1)]);
+                }
+            }
+        }
+        if (gathered != 0) {
+            ISOException.throwIt(Constants.SW_INCORRECT_DATA); // an entry runs past the data field
+        }
+    }
+
+    /**
+     * The gathered part of an entry is complete. After category ‖ n ({@code head}): checks the
+     * name length and that the entry fits in the {@code left} bytes of the data field, and answers
+     * −1 (gather the rest). After the whole entry: checks it as BEGIN RECORD does (§4.4 step 11,
+     * then L bytes within the data field), opens the record and answers L.
+     */
+    private short entryGathered(boolean head, short left) {
+        short e = Transients.OFF_OPEN_ENTRY;
+        short n = t[(short) (e + 1)];
+        if (head) {
+            // Name length out of range, or the rest of the entry (36 + n bytes) past the data field.
+            if (n < 1 || n > Constants.NAME_MAX
+                    || (short) (Constants.ENTRY_FIXED - Constants.ID_FIXED + n) > left) {
+                ISOException.throwIt(Constants.SW_INCORRECT_DATA);
+            }
+            return -1;
+        }
+        checkId(t, e, n);
+        short lenOff = (short) (e + Constants.ID_FIXED + n);
+        if (U32.atLeast(t, lenOff, (short) (left + 1))) {
+            ISOException.throwIt(Constants.SW_INCORRECT_DATA); // L bytes run past the data field
+        }
+        openRecord(t, e);
+        return U32.low(t, lenOff);
     }
 
     // ---- §5.11 DELETE RECORD ----------------------------------------------------------------
@@ -734,13 +928,20 @@ public class BackupStore extends Applet implements ExtendedLength {
 
     // ---- §5.12 COMMIT -----------------------------------------------------------------------
 
-    private void processCommit(APDU apdu, byte[] buf) {
+    private void processCommit(APDU apdu, byte[] buf, short off) {
         requireSession();
         if (recordOpen()) {
             ISOException.throwIt(Constants.SW_SESSION_STATE);
         }
         Object[] staging = stagingTable();
         short count = stageCount();
+        if (buf[ISO7816.OFFSET_P1] == Constants.P1_COMMIT_VERIFIED) {
+            // The digest is public data (a hash of the manifest the host built): no constant time.
+            tableDigest(staging, count, t, Transients.OFF_DIGEST);
+            if (Util.arrayCompare(t, Transients.OFF_DIGEST, buf, off, Constants.DIGEST_LEN) != 0) {
+                endSessionAndThrow(Constants.SW_TABLE_MISMATCH);
+            }
+        }
         // R1 = U of the new table, R2 = last + 1.
         Util.arrayFillNonAtomic(t, Transients.OFF_R1, U32.LEN, (byte) 0);
         for (short i = 0; i < count; i++) {

@@ -37,6 +37,7 @@ final class Constants {
     static final byte INS_READ_DATA = (byte) 0x44;
     static final byte INS_ERASE = (byte) 0x46;
     static final byte INS_GET_MANIFEST_DIGEST = (byte) 0x48;
+    static final byte INS_WRITE_RECORDS = (byte) 0x4A;
 
     // ---- P1 / P2 -----------------------------------------------------------------------------
     static final byte P2_PAIRING = (byte) 0x01;
@@ -44,6 +45,9 @@ final class Constants {
     static final byte P1_NEW_REFERENCE_ONLY = (byte) 0x01;
     static final byte P1_SESSION_FULL = (byte) 0x00;
     static final byte P1_SESSION_INCREMENTAL = (byte) 0x01;
+    static final byte P1_COMMIT_PLAIN = (byte) 0x00;
+    /** COMMIT with the expected staging-table digest (§5.12, version 02). */
+    static final byte P1_COMMIT_VERIFIED = (byte) 0x01;
 
     // ---- Status words: ISO/IEC 7816-4 values the applet uses ----------------------------------
     static final short SW_SUCCESS = (short) 0x9000;
@@ -70,6 +74,7 @@ final class Constants {
     static final short SW_TOO_MANY_RECORDS = (short) 0x9D06;
     static final short SW_PASSCODE_NOT_SET = (short) 0x9D07;
     static final short SW_RECORD_INCOMPLETE = (short) 0x9D08;
+    static final short SW_TABLE_MISMATCH = (short) 0x9D09;
 
     /** GET MANIFEST DIGEST response: generation(4) ‖ count(2) ‖ SHA-256(32) (§5.16). */
     static final short MANIFEST_DIGEST_LEN = 38;
@@ -105,7 +110,8 @@ final class Constants {
     static final short MAX_DATA = (short) 0x7FFF;
 
     // ---- GET STATUS (§5.2) -------------------------------------------------------------------
-    static final byte STATUS_VERSION = 1;
+    /** 02: revision 2 — WRITE RECORDS (§5.17) and the verified COMMIT (§5.12). */
+    static final byte STATUS_VERSION = 2;
     static final byte FLAG_PAIRING_SET = (byte) 0x01;
     static final byte FLAG_REPROVISIONING_SET = (byte) 0x02;
     static final byte FLAG_PAIRING_VERIFIED = (byte) 0x04;

@@ -42,6 +42,14 @@ final class Store {
     final short[] next;
     final Object[] tableA;
     final Object[] tableB;
+    /**
+     * Each table's own entry objects in their install order, never written. {@link #remove}
+     * rotates a staging table's references without a transaction, so a tear inside it can leave
+     * one object at two positions and lose another; {@link #resetSlots} puts the staging table
+     * back in this order at every BEGIN SESSION, before anything is staged in it.
+     */
+    private final Object[] poolA;
+    private final Object[] poolB;
     /** Transient: bit set = block in use (active or this session). */
     final byte[] used;
     private final byte[] t;
@@ -82,9 +90,13 @@ final class Store {
         next = new short[blocks];
         tableA = new Object[maxRecords];
         tableB = new Object[maxRecords];
+        poolA = new Object[maxRecords];
+        poolB = new Object[maxRecords];
         for (short i = 0; i < maxRecords; i++) {
-            tableA[i] = new byte[ENTRY_LEN];
-            tableB[i] = new byte[ENTRY_LEN];
+            poolA[i] = new byte[ENTRY_LEN];
+            poolB[i] = new byte[ENTRY_LEN];
+            tableA[i] = poolA[i];
+            tableB[i] = poolB[i];
         }
         used = JCSystem.makeTransientByteArray((short) ((short) (blocks + 7) >> 3), JCSystem.CLEAR_ON_DESELECT);
     }
@@ -124,6 +136,20 @@ final class Store {
         return -1;
     }
 
+    /**
+     * Gives table {@code which} its own entry objects back, one at each position (non-atomic: only
+     * for the staging table, which nothing references). Writes only the positions that differ.
+     */
+    void resetSlots(byte which) {
+        Object[] table = table(which);
+        Object[] pool = which == 0 ? poolA : poolB;
+        for (short i = 0; i < maxRecords; i++) {
+            if (table[i] != pool[i]) {
+                table[i] = pool[i];
+            }
+        }
+    }
+
     /** Removes entry i (later entries move up one place) by rotating the entry objects. */
     static void remove(Object[] table, short count, short i) {
         Object gone = table[i];
@@ -137,6 +163,7 @@ final class Store {
 
     void clearUsed() {
         Util.arrayFillNonAtomic(used, (short) 0, (short) used.length, (byte) 0);
+        Util.setShort(t, Transients.OFF_FREE_HINT, (short) 0);
     }
 
     private void mark(short b, boolean inUse) {
@@ -151,10 +178,15 @@ final class Store {
 
     /** Marks (or frees) every block of the chain starting at {@code b}. */
     void markChain(short b, boolean inUse) {
+        short hint = Util.getShort(t, Transients.OFF_FREE_HINT);
         while (b != NO_BLOCK) {
             mark(b, inUse);
+            if (!inUse && b < hint) {
+                hint = b;
+            }
             b = next[b];
         }
+        Util.setShort(t, Transients.OFF_FREE_HINT, hint);
     }
 
     /** Number of blocks a record of length {@code len} (4 bytes) needs. */
@@ -169,7 +201,7 @@ final class Store {
     short allocate(short count) {
         short first = NO_BLOCK;
         short prev = NO_BLOCK;
-        short b = 0;
+        short b = Util.getShort(t, Transients.OFF_FREE_HINT);
         for (short k = 0; k < count; k++) {
             while (b < blockCount && inUse(b)) {
                 b++;
@@ -190,6 +222,7 @@ final class Store {
         if (prev != NO_BLOCK) {
             next[prev] = NO_BLOCK;
         }
+        Util.setShort(t, Transients.OFF_FREE_HINT, b);
         return first;
     }
 

@@ -31,7 +31,11 @@ final class Transients {
     static final short OFF_R2 = (short) (OFF_R1 + 4);
     static final short OFF_R3 = (short) (OFF_R2 + 4);
     static final short OFF_DIGEST = (short) (OFF_R3 + 4);
-    static final short LEN = (short) (OFF_DIGEST + Constants.DIGEST_LEN);
+    /** Open record: index of the staging entry with its id, or −1 (found at BEGIN RECORD). */
+    static final short OFF_SAME_ID = (short) (OFF_DIGEST + Constants.DIGEST_LEN);
+    /** Store: no block below this one is free (allocation starts its search here). */
+    static final short OFF_FREE_HINT = (short) (OFF_SAME_ID + 2);
+    static final short LEN = (short) (OFF_FREE_HINT + 2);
 
     final byte[] buf;
 

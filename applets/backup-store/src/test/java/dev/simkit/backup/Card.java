@@ -23,18 +23,27 @@ final class Card {
     final AID aid;
 
     Card(String params) {
+        this(params, BackupStore.class);
+    }
+
+    /** {@code applet}: BackupStore, or a test subclass of it ({@link PiecewiseBackupStore}). */
+    Card(String params, Class<? extends javacard.framework.Applet> applet) {
         sim = new CardSimulator();
         aid = AIDUtil.create(AID_HEX);
         byte[] a = Hex.b(AID_HEX);
         byte[] p = Hex.b(params);
         byte[] data = Hex.cat(new byte[] {(byte) a.length}, a, new byte[] {0, (byte) p.length}, p);
-        sim.installApplet(aid, BackupStore.class, data, (short) 0, (byte) data.length);
+        sim.installApplet(aid, applet, data, (short) 0, (byte) data.length);
         assertEquals("9000", Hex.s(send(SELECT)));
     }
 
     /** Installed, both passcodes set, pairing verified (and reprovisioning when asked). */
     static Card ready(String params, boolean reprovisioning) {
-        Card c = new Card(params);
+        return ready(params, reprovisioning, BackupStore.class);
+    }
+
+    static Card ready(String params, boolean reprovisioning, Class<? extends javacard.framework.Applet> applet) {
+        Card c = new Card(params, applet);
         c.ok(apdu(0x80, 0x32, 0, 1, PAIRING, -1));
         c.ok(apdu(0x80, 0x32, 0, 2, REPROVISIONING, -1));
         c.ok(apdu(0x00, 0x20, 0, 1, PAIRING, -1));
@@ -144,6 +153,27 @@ final class Card {
 
     static byte[] commit() {
         return apdu(0x80, 0x40, 0, 0, null, 4);
+    }
+
+    /** A record of WRITE RECORDS (§5.17): its manifest entry ‖ its bytes. */
+    static byte[] packed(int category, byte[] name, byte[] data) {
+        return Hex.cat(entry(category, name, data), data);
+    }
+
+    /** WRITE RECORDS of the concatenated records: short when Nc ≤ 255, else extended. */
+    static byte[] writeRecords(byte[]... records) {
+        byte[] body = Hex.cat(records);
+        return body.length <= 255 ? apdu(0x80, 0x4A, 0, 0, body, -1) : extended(0x80, 0x4A, 0, 0, body, -1);
+    }
+
+    /** Verified COMMIT (§5.12, P1 01): the SHA-256 the host expects of the staging table. */
+    static byte[] commitVerified(byte[] expected) {
+        return apdu(0x80, 0x40, 1, 0, expected, 4);
+    }
+
+    /** The table digest of §5.16 / §5.12: SHA-256 of the entries concatenated in table order. */
+    static byte[] tableDigest(byte[]... entries) {
+        return Records.sha256(Hex.cat(entries));
     }
 
     static byte[] abort() {

@@ -30,7 +30,7 @@ class DispatchTest {
         }
         // Empty install data: the defaults (64 KiB, 128 records, 5 / 3 tries).
         Card c = new Card("");
-        assertEquals("0100000000000100000000000000010000000000807FFF7FFF0503009000", Hex.s(c.send(Card.getStatus())));
+        assertEquals("0200000000000100000000000000010000000000807FFF7FFF0503009000", Hex.s(c.send(Card.getStatus())));
         // Limits at the top of their ranges install.
         new Card("0001000000100F0F");
     }

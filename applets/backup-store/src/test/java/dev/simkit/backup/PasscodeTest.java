@@ -62,7 +62,7 @@ class PasscodeTest {
         assertEquals(0x6700, c.swOf(Card.apdu(0x80, 0x46, 0, 0, Hex.b("45524153"), -1)));
         c.ok(Card.erase());
         st = c.ok(Card.getStatus());
-        assertEquals("0100000000000100000000000000010000000000107FFF7FFF050300", Hex.s(st), "UNSET again");
+        assertEquals("0200000000000100000000000000010000000000107FFF7FFF050300", Hex.s(st), "UNSET again");
         // New passcodes; the old records are gone, the generation number is not reused.
         c.ok(Card.apdu(0x80, 0x32, 0, 1, Card.PAIRING, -1));
         c.ok(Card.apdu(0x80, 0x32, 0, 2, Card.REPROVISIONING, -1));
