@@ -101,6 +101,21 @@ final class BackupCard {
         return apdu(0x80, 0x3A, 0, 0, Hex.cat(Hex.u32(0), data), -1);
     }
 
+    /** A manifest entry (§3.3): id, length, SHA-256. */
+    static byte[] entry(int category, String name, byte[] data) {
+        return Hex.cat(id(category, name), Hex.u32(data.length), sha256(data));
+    }
+
+    /** §5.17 WRITE RECORDS of (entry ‖ data) records, short APDU (≤ 255 data bytes). */
+    static byte[] writeRecords(byte[]... records) {
+        return apdu(0x80, 0x4A, 0, 0, Hex.cat(records), -1);
+    }
+
+    /** §5.12 verified COMMIT expecting the table of these entries, in table order. */
+    static byte[] commitVerified(byte[]... entries) {
+        return apdu(0x80, 0x40, 1, 0, sha256(Hex.cat(entries)), 4);
+    }
+
     static final byte[] END_RECORD = apdu(0x80, 0x3C, 0, 0, null, -1);
     static final byte[] COMMIT = apdu(0x80, 0x40, 0, 0, null, 4);
     static final byte[] BEGIN_FULL = apdu(0x80, 0x36, 0, 0, null, -1);

@@ -55,6 +55,25 @@ class BackupTearWalkTest {
             c.put(1, "carrier.sb", bytes(40, 6));
             c.put(5, "über.bin", bytes(99, 7));
         }, BackupCard.COMMIT, true),
+        /** WRITE RECORDS (revision 2) replacing one record and adding one, torn; no commit follows. */
+        WRITE_RECORDS(c -> c.ok(BackupCard.beginIncremental(1)),
+                BackupCard.writeRecords(
+                        Hex.cat(BackupCard.entry(1, "carrier.sb", bytes(40, 6)), bytes(40, 6)),
+                        Hex.cat(BackupCard.entry(5, "über.bin", bytes(99, 7)), bytes(99, 7))),
+                false),
+        /**
+         * The verified COMMIT (revision 2) of an incremental session with a delete and a WRITE
+         * RECORDS replacing one record and adding one, torn; its expected table is §3.4's.
+         */
+        VERIFIED_COMMIT(c -> {
+            c.ok(BackupCard.beginIncremental(1));
+            c.ok(BackupCard.deleteRecord(3, "notes.txt"));
+            c.ok(BackupCard.writeRecords(
+                    Hex.cat(BackupCard.entry(1, "carrier.sb", bytes(40, 6)), bytes(40, 6)),
+                    Hex.cat(BackupCard.entry(5, "über.bin", bytes(99, 7)), bytes(99, 7))));
+        }, BackupCard.commitVerified(BackupCard.entry(4, "ui.conf", bytes(0, 3)),
+                BackupCard.entry(1, "carrier.sb", bytes(40, 6)), BackupCard.entry(5, "über.bin", bytes(99, 7))),
+                true),
         /** WRITE DATA of a record torn (no commit follows: the old generation must stay). */
         WRITE_DATA(c -> {
             c.ok(BackupCard.beginIncremental(1));

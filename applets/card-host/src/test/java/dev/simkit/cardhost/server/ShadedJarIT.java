@@ -74,7 +74,7 @@ class ShadedJarIT {
             int port = Integer.parseInt(line.substring("SIMKIT-CARD-HOST LISTENING ".length()).trim());
             try (FrameClient c = new FrameClient(port)) {
                 assertEquals("9000", transmit(c, "00A4040009F053494D4B49540201"));
-                assertEquals("0100000000001000000000000000100000000000807FFF7FFF0503009000",
+                assertEquals("0200000000001000000000000000100000000000807FFF7FFF0503009000",
                         transmit(c, "803000001C"), "fresh 1 MiB store");
                 assertEquals("9000", transmit(c, "8032000106313233343536"));
                 assertEquals("9000", transmit(c, "80320002083837363534333231"));
