@@ -360,7 +360,8 @@ fn capacity_overflow_keeps_the_previous_generation() {
     assert_eq!(e.sw(), Some(Sw::CapacityExceeded), "{e}");
     assert_eq!(
         e.to_string(),
-        "record user-data/c: BEGIN RECORD: 9D02 store capacity exceeded; previous generation kept"
+        "record user-data/c: WRITE RECORDS: 9D02 store capacity exceeded; previous generation kept",
+        "a pack of one record is reported as that record"
     );
     // An incremental one too big for the free space.
     let mut more = gen1.clone();
