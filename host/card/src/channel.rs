@@ -231,7 +231,14 @@ impl<C: Card> Channel<C> {
         if self.raw {
             return self.exchange(cmd, ExchangeKind::Command);
         }
-        let mut resp = match self.send_chained(cmd, ExchangeKind::Command)? {
+        let first = self.send_chained(cmd, ExchangeKind::Command)?;
+        self.complete(cmd, first)
+    }
+
+    /// The follow-ups of `cmd` after its first answer: the re-issue after `6Cxx`, GET RESPONSE
+    /// after `61xx`, and the Le check.
+    fn complete(&mut self, cmd: &Command, first: Response) -> Result<Response, CardError> {
+        let mut resp = match first {
             Response {
                 sw: Sw::WrongLe(n), ..
             } => self.send_chained(&cmd.with_le(le_from_short(n)), ExchangeKind::Reissue)?,
@@ -279,12 +286,12 @@ impl<C: Card> Channel<C> {
     /// but commands that need no follow-up are handed to [`Card::transmit_batch`] together, so
     /// a backend that pipelines (the jCardSim card host) pays one round trip per batch.
     ///
-    /// Which commands are pipelined: those **without Le** (Ne = 0) that **fit in one APDU**.
-    /// Everything else is sent on its own with [`transmit`](Self::transmit), after the
-    /// commands before it have been answered:
+    /// Which commands are pipelined: those that **fit in one APDU**. A command **with Le** ends
+    /// its group: it may be answered `61xx` / `6Cxx`, and GET RESPONSE or the re-issue must
+    /// follow it at once, before any later command reaches the card — so it goes last, and its
+    /// follow-ups (as [`transmit`](Self::transmit) does them) before the next group. A command
+    /// too long for one APDU is sent on its own, after the commands before it were answered:
     ///
-    /// - a command with Le may be answered `61xx` / `6Cxx`, and GET RESPONSE or the re-issue
-    ///   must follow it at once, before any later command reaches the card;
     /// - the pieces of a chain depend on each other's `9000`: if the card refused one, it would
     ///   read the next piece as a fresh command (a WRITE DATA whose first data bytes become its
     ///   offset), so a chain is sent piece by piece, stopping at the first refusal.
@@ -307,14 +314,20 @@ impl<C: Card> Channel<C> {
             MAX_SHORT_DATA
         };
         let mut group: Vec<Vec<u8>> = Vec::new();
+        let encoding = if self.extended_length {
+            LengthEncoding::Auto
+        } else {
+            LengthEncoding::Short
+        };
         for cmd in cmds {
             if self.raw || (cmd.le.is_none() && cmd.data.len() <= max) {
-                let encoding = if self.extended_length {
-                    LengthEncoding::Auto
-                } else {
-                    LengthEncoding::Short
-                };
                 group.push(cmd.to_bytes(encoding)?);
+            } else if cmd.data.len() <= max {
+                group.push(cmd.to_bytes(encoding)?);
+                self.flush_group(&mut group, &mut out)?;
+                if let Some(first) = out.pop() {
+                    out.push(self.complete(cmd, first)?);
+                }
             } else {
                 self.flush_group(&mut group, &mut out)?;
                 out.push(self.transmit(cmd)?);
@@ -466,9 +479,9 @@ mod tests {
         }
     }
 
-    /// Le-less one-APDU commands go together; a command with Le (answered 61xx here) and a
-    /// chain are sent on their own, with GET RESPONSE right after the command and the chain
-    /// stopped at the refused piece.
+    /// One-APDU commands go together, a command with Le (answered 61xx here) last in its group
+    /// with GET RESPONSE right after it; a chain is sent on its own and stopped at the refused
+    /// piece.
     #[test]
     fn batch_pipelines_only_commands_without_follow_up() {
         let long = data(300);
@@ -503,9 +516,33 @@ mod tests {
         assert_eq!(sws, [0x9000, 0x6A80, 0x9000, 0x9000, 0x9D04, 0x6101]);
         assert_eq!(r[2].data, [0xAA, 0xBB]);
         // The refused first piece ended the chain: its second piece was never sent.
-        assert_eq!(ch.card().batches, [2, 1, 1]);
+        assert_eq!(ch.card().batches, [3, 1, 1]);
         ch.card().inner.finish().unwrap();
         assert_eq!(recorder.exchanges().len(), 7);
+    }
+
+    /// A command with Le answered 6Cxx in a pipeline is re-issued with the exact Le before the
+    /// next group goes, and the caller sees the complete answer.
+    #[test]
+    fn batch_reissues_a_pipelined_command_answered_6cxx() {
+        let card = ScriptedCard::new([
+            ("80E80000 01 01", "9000"),
+            ("80CA0000 00", "6C05"),
+            ("80CA0000 05", "0102030405 9000"),
+            ("80E80000 01 02", "9000"),
+        ]);
+        let mut ch = Channel::new(Batching {
+            inner: card,
+            batches: Vec::new(),
+        });
+        let put = |b: u8| Command::new(0x80, 0xE8, 0, 0).data([b]);
+        let r = ch
+            .transmit_batch(&[put(1), Command::new(0x80, 0xCA, 0, 0).le(256), put(2)])
+            .unwrap();
+        assert_eq!(r[1].data, [1, 2, 3, 4, 5]);
+        assert_eq!(r[1].sw, Sw::Success);
+        assert_eq!(ch.card().batches, [2, 1]);
+        ch.card().inner.finish().unwrap();
     }
 
     #[test]

@@ -686,6 +686,7 @@ public class BackupStore extends Applet implements ExtendedLength {
         }
         Util.setShort(t, (short) (Transients.OFF_OPEN_ENTRY + Store.ENTRY_OFF_FIRST), first);
         t[(short) (Transients.OFF_OPEN_ENTRY + Store.ENTRY_OFF_FRESH)] = 1;
+        t[(short) (Transients.OFF_OPEN_ENTRY + Store.ENTRY_OFF_HASH)] = Store.idHash(t, Transients.OFF_OPEN_ENTRY);
         Util.arrayFillNonAtomic(t, Transients.OFF_WRITTEN, U32.LEN, (byte) 0);
         Util.setShort(t, Transients.OFF_CUR_BLOCK, first);
         Util.setShort(t, Transients.OFF_CUR_OFF, (short) 0);

@@ -22,6 +22,14 @@ import java.util.Set;
 final class TrackingTransientMemory extends TransientMemory {
     private final Set<Object> transients = Collections.newSetFromMap(new IdentityHashMap<>());
     private final Object[] apduBuffers = new Object[2];
+    /**
+     * The last array found transient and the last found persistent: an applet's inner loops
+     * write one or two arrays over and over (a RAM bitmap and a persistent link table while
+     * allocating blocks), so these two answer most lookups without hashing. An array never
+     * changes kind while it lives; both are dropped with the set ({@link #forgetBuffers}).
+     */
+    private Object lastTransient;
+    private Object lastPersistent;
 
     void registerApduBuffers(byte[] shortBuffer, byte[] extendedBuffer) {
         apduBuffers[0] = shortBuffer;
@@ -30,7 +38,19 @@ final class TrackingTransientMemory extends TransientMemory {
 
     boolean isTransientArray(Object array) {
         // The APDU buffer is by far the most written array; test it before hashing.
-        return array == apduBuffers[0] || array == apduBuffers[1] || transients.contains(array);
+        if (array == apduBuffers[0] || array == apduBuffers[1] || array == lastTransient) {
+            return true;
+        }
+        if (array == lastPersistent) {
+            return false;
+        }
+        boolean isTransient = transients.contains(array);
+        if (isTransient) {
+            lastTransient = array;
+        } else {
+            lastPersistent = array;
+        }
+        return isTransient;
     }
 
     int transientArrayCount() {
@@ -48,6 +68,9 @@ final class TrackingTransientMemory extends TransientMemory {
     protected void storeArray(Object array, byte event) {
         super.storeArray(array, event);
         transients.add(array);
+        if (array == lastPersistent) {
+            lastPersistent = null;
+        }
     }
 
     @Override
@@ -73,6 +96,8 @@ final class TrackingTransientMemory extends TransientMemory {
     protected void forgetBuffers() {
         super.forgetBuffers();
         transients.clear();
+        lastTransient = null;
+        lastPersistent = null;
     }
 
     @Override
