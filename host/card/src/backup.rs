@@ -15,6 +15,7 @@
 //! [`BackupClient::with_reader`]`(Transport::SHORT)`, so that records are written as one chained
 //! WRITE DATA and read 256 bytes at a time (§7).
 
+use std::collections::HashSet;
 use std::fmt;
 use std::io;
 
@@ -829,8 +830,15 @@ impl<'c, C: Card> BackupClient<'c, C> {
             self.push_in_session(plan, source, progress)
         };
         match result {
-            Ok((generation, staged)) => {
-                self.pushed = predicted_table(plan, staged, generation);
+            Ok((generation, entries)) => {
+                self.pushed =
+                    Manifest::from_entries(entries.iter().cloned())
+                        .ok()
+                        .map(|manifest| CardManifest {
+                            generation,
+                            entries,
+                            manifest,
+                        });
                 Ok(Some(generation))
             }
             Err(e) => {
@@ -868,7 +876,7 @@ impl<'c, C: Card> BackupClient<'c, C> {
     /// RECORDS (a record too large for one APDU by itself goes as BEGIN RECORD / WRITE DATA /
     /// END RECORD), and a verified COMMIT carrying the digest of the table this builds — all
     /// pipelined: if anything before it is refused, the card refuses COMMIT too (§5.12).
-    /// Returns the generation and the entries staged, in order.
+    /// Returns the generation and the table it committed.
     fn push_packed(
         &mut self,
         plan: &PushPlan,
@@ -918,7 +926,7 @@ impl<'c, C: Card> BackupClient<'c, C> {
             order.push(entry);
         }
         self.flush_pack(&mut batch, &mut pack, progress)?;
-        let table = predicted_entries(plan, order.iter().cloned());
+        let table = predicted_entries(plan, order);
         batch.push(
             commands::commit_verified(&table_digest(&table)),
             Step::Commit,
@@ -926,7 +934,7 @@ impl<'c, C: Card> BackupClient<'c, C> {
         );
         let outcome = self.run_batch(&mut batch, progress)?;
         match outcome.generation {
-            Some(generation) => Ok((generation, order)),
+            Some(generation) => Ok((generation, table)),
             // run_batch saw COMMIT answered 9000 with 4 bytes or failed: cannot happen.
             None => Err(CardError::UnexpectedResponse {
                 command: "COMMIT",
@@ -959,8 +967,8 @@ impl<'c, C: Card> BackupClient<'c, C> {
         Ok(())
     }
 
-    /// Deletes, records, COMMIT; returns the generation and the entries staged, in the order
-    /// the card appended them.
+    /// Deletes, records, COMMIT; returns the generation and the table it committed (§3.4
+    /// order, from the records in the order the card staged them).
     fn push_in_session(
         &mut self,
         plan: &PushPlan,
@@ -1015,7 +1023,7 @@ impl<'c, C: Card> BackupClient<'c, C> {
         if let Some(entry) = resend.first() {
             return Err(BackupClientError::LocalChanged(entry.id()));
         }
-        Ok((self.commit()?, staged))
+        Ok((self.commit()?, predicted_entries(plan, staged)))
     }
 
     /// Adds one record's commands to `batch`, running the batch whenever it is full.
@@ -1213,39 +1221,32 @@ fn refused(step: Step, cmd: &Command, answer: &Response) -> BackupClientError {
 
 /// The card's table after a commit of `plan` that staged `staged` in this order (§3.4): a full
 /// session's starts empty, an incremental one's as the base without the deleted records; each
-/// staged record replaces an entry of its id and is appended.
-fn predicted_table(
-    plan: &PushPlan,
-    staged: Vec<ManifestEntry>,
-    generation: u32,
-) -> Option<CardManifest> {
-    let entries = predicted_entries(plan, staged);
-    let manifest = Manifest::from_entries(entries.iter().cloned()).ok()?;
-    Some(CardManifest {
-        generation,
-        entries,
-        manifest,
-    })
-}
-
-/// The staging table after `staged` were staged in this order, in table order (§3.4).
-fn predicted_entries(
-    plan: &PushPlan,
-    staged: impl IntoIterator<Item = ManifestEntry>,
-) -> Vec<ManifestEntry> {
+/// staged record replaces an entry of its id and is appended. Linear in the table: the base
+/// keeps the entries of ids never staged, in order, followed by the staged entries in the order
+/// of each id's last staging.
+fn predicted_entries(plan: &PushPlan, staged: Vec<ManifestEntry>) -> Vec<ManifestEntry> {
+    let mut last = HashSet::new();
+    let mut appended: Vec<ManifestEntry> = staged
+        .into_iter()
+        .rev()
+        .filter(|e| last.insert(e.id()))
+        .collect();
+    appended.reverse();
     let mut entries: Vec<ManifestEntry> = match plan.kind {
         SessionKind::Full => Vec::new(),
-        SessionKind::Incremental { .. } => plan
-            .base
-            .iter()
-            .filter(|e| !plan.delete.contains(&e.id()))
-            .cloned()
-            .collect(),
+        SessionKind::Incremental { .. } => {
+            let deleted: HashSet<&RecordId> = plan.delete.iter().collect();
+            plan.base
+                .iter()
+                .filter(|e| {
+                    let id = e.id();
+                    !deleted.contains(&id) && !last.contains(&id)
+                })
+                .cloned()
+                .collect()
+        }
     };
-    for entry in staged {
-        entries.retain(|e| e.category != entry.category || e.name != entry.name);
-        entries.push(entry);
-    }
+    entries.extend(appended);
     entries
 }
 
@@ -1955,5 +1956,37 @@ mod tests {
             .unwrap();
         assert_eq!(generation, Some(2));
         ch.card().finish().unwrap();
+    }
+
+    /// The linear prediction equals §3.4's rules applied one staging at a time: deletes first,
+    /// then each staged record removes an entry of its id and is appended — also for an id
+    /// staged twice and for base records replaced.
+    #[test]
+    fn predicted_table_follows_the_staging_rules() {
+        let rs = records(&[1, 2, 3, 4, 5]);
+        let e = |i: usize| rs[i].0.clone();
+        let plan = PushPlan {
+            kind: SessionKind::Incremental { base_generation: 1 },
+            send: Vec::new(),
+            delete: vec![e(1).id()],
+            unchanged: 0,
+            expected: Manifest::from_entries(Vec::new()).unwrap(),
+            base: vec![e(0), e(1), e(2), e(3)],
+        };
+        let mut again = e(0);
+        again.length += 1;
+        let staged = vec![e(2), e(4), again.clone(), e(2)];
+        let mut step_by_step: Vec<ManifestEntry> = plan
+            .base
+            .iter()
+            .filter(|x| !plan.delete.contains(&x.id()))
+            .cloned()
+            .collect();
+        for s in &staged {
+            step_by_step.retain(|x| x.id() != s.id());
+            step_by_step.push(s.clone());
+        }
+        assert_eq!(step_by_step, vec![e(3), e(4), again, e(2)]);
+        assert_eq!(predicted_entries(&plan, staged), step_by_step);
     }
 }
