@@ -72,6 +72,12 @@ pub enum StoreError {
     /// The `--db` URL is not one this store understands.
     #[error("database URL {0}")]
     BadUrl(String),
+    /// The SQLite database would not switch to WAL; it answered with this journal mode.
+    #[error(
+        "the SQLite database stays in journal mode {0:?}: simkit needs WAL, which needs a \
+         local file system with shared memory and file locks"
+    )]
+    NoWal(String),
     /// A stored row does not parse.
     #[error("corrupt stored record: {0}")]
     Corrupt(#[from] serde_json::Error),
@@ -151,7 +157,8 @@ impl StoreError {
             StoreError::Db(_)
             | StoreError::Postgres(_)
             | StoreError::PoolTimeout(_)
-            | StoreError::BadUrl(_) => "database",
+            | StoreError::BadUrl(_)
+            | StoreError::NoWal(_) => "database",
             StoreError::Corrupt(_) => "corrupt-record",
             StoreError::SchemaTooNew(..) => "schema",
             StoreError::Finish(FinishError::InvalidLimits(_)) => "invalid-limits",

@@ -9,12 +9,43 @@
 //! with WAL, do not wait for the writer.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::schema;
 use super::{FraudRow, LedgerEntry, Mode, StoreError, Tx};
+
+/// How long a connection waits for another's lock before giving up with "database is locked".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Puts the database in WAL mode (a no-op when it already is).
+///
+/// `PRAGMA journal_mode = WAL` turns a read lock into an exclusive one, and SQLite does not
+/// always wait for that: when two connections each hold a read lock and each want the
+/// exclusive lock (several `simkit serve` opening the same new database at once), waiting
+/// would deadlock, so SQLite fails one of them at once with `SQLITE_BUSY` instead of calling
+/// its busy handler (see `sqlite3_busy_handler`). A failed attempt releases its read lock, so
+/// the switch is retried here, with a growing pause, for up to `limit`.
+/// A database that answers with another mode (a file system without shared memory, for
+/// instance) is refused: readers would then block the writer.
+fn switch_to_wal(conn: &Connection, limit: Duration) -> Result<(), StoreError> {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)) {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(mode) => return Err(StoreError::NoWal(mode)),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && start.elapsed() < limit =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
 
 /// A SQLite database file.
 #[derive(Debug)]
@@ -29,7 +60,7 @@ impl SqliteDb {
             path: path.to_owned(),
         };
         let mut conn = db.connect()?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        switch_to_wal(&conn, BUSY_TIMEOUT)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
         let version: Option<i64> = tx
@@ -59,7 +90,7 @@ impl SqliteDb {
 
     fn connect(&self) -> Result<Connection, StoreError> {
         let conn = Connection::open(&self.path)?;
-        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         Ok(conn)
@@ -259,5 +290,108 @@ impl Tx for SqliteTx<'_> {
         Ok(self
             .0
             .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database in rollback-journal mode, and a second connection holding a read lock on it.
+    fn locked_rollback_db(dir: &Path) -> (PathBuf, Connection) {
+        let path = dir.join("rollback.db");
+        let setup = Connection::open(&path).expect("create");
+        setup
+            .execute_batch("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);")
+            .expect("table");
+        drop(setup);
+        let reader = Connection::open(&path).expect("reader");
+        reader
+            .execute_batch("BEGIN; SELECT COUNT(*) FROM t;")
+            .expect("read lock");
+        (path, reader)
+    }
+
+    fn mode(conn: &Connection) -> String {
+        conn.pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .expect("journal_mode")
+    }
+
+    #[test]
+    fn wal_switch_waits_for_a_reader_instead_of_failing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, reader) = locked_rollback_db(dir.path());
+        let conn = Connection::open(&path).expect("open");
+        // No busy handler: show that the retry is ours, not SQLite's.
+        conn.busy_timeout(Duration::ZERO).expect("busy timeout");
+        // SQLite itself refuses at once while the reader holds its lock ...
+        let plain = conn.pragma_update(None, "journal_mode", "WAL");
+        assert!(
+            matches!(&plain, Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DatabaseBusy),
+            "{plain:?}"
+        );
+        // ... the switch waits until the reader is done.
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            reader.execute_batch("COMMIT").expect("commit");
+        });
+        switch_to_wal(&conn, Duration::from_secs(10)).expect("switch");
+        release.join().expect("reader thread");
+        assert_eq!(mode(&conn), "wal");
+    }
+
+    #[test]
+    fn wal_switch_gives_up_after_its_limit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, _reader) = locked_rollback_db(dir.path());
+        let conn = Connection::open(&path).expect("open");
+        conn.busy_timeout(Duration::ZERO).expect("busy timeout");
+        let start = Instant::now();
+        let err = switch_to_wal(&conn, Duration::from_millis(150)).expect_err("stays locked");
+        assert!(start.elapsed() >= Duration::from_millis(150));
+        assert!(err.to_string().contains("database is locked"), "{err}");
+        assert_eq!(mode(&conn), "delete");
+    }
+
+    #[test]
+    fn servers_opening_one_new_database_at_once_all_succeed() {
+        // The deadlock above needs two openers to meet inside the switch: a race, so run it
+        // over a number of fresh databases (without the retry about one round in seven failed).
+        let dir = tempfile::tempdir().expect("tempdir");
+        for round in 0..48 {
+            let path = dir.path().join(format!("new-{round}.db"));
+            let barrier = std::sync::Barrier::new(8);
+            std::thread::scope(|s| {
+                let openers: Vec<_> = (0..8)
+                    .map(|_| {
+                        s.spawn(|| {
+                            barrier.wait();
+                            SqliteDb::open(&path).map(|_| ())
+                        })
+                    })
+                    .collect();
+                for opener in openers {
+                    let opened = opener.join().expect("opener thread");
+                    assert!(opened.is_ok(), "round {round}: {opened:?}");
+                }
+            });
+            let conn = Connection::open(&path).expect("reopen");
+            assert_eq!(mode(&conn), "wal");
+            let versions: i64 = conn
+                .query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get(0))
+                .expect("versions");
+            assert_eq!(usize::try_from(versions).ok(), Some(schema::SQLITE.len()));
+        }
+    }
+
+    #[test]
+    fn a_database_that_cannot_use_wal_is_refused_by_name() {
+        let conn = Connection::open_in_memory().expect("memory");
+        let err = switch_to_wal(&conn, Duration::from_secs(1)).expect_err("memory has no WAL");
+        assert!(
+            matches!(&err, StoreError::NoWal(m) if m == "memory"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("\"memory\""), "{err}");
     }
 }
