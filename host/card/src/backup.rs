@@ -863,10 +863,34 @@ impl<'c, C: Card> BackupClient<'c, C> {
         source: &mut dyn FnMut(&ManifestEntry) -> io::Result<Vec<u8>>,
         progress: &mut dyn FnMut(u64),
     ) -> Result<(u32, Vec<ManifestEntry>), BackupClientError> {
-        match self.push_packed(plan, source, progress, false) {
+        let mut reported = 0u64;
+        let first = self.push_packed(
+            plan,
+            source,
+            &mut |n| {
+                reported += n;
+                progress(n);
+            },
+            false,
+        );
+        match first {
             Err(e) if e.sw() == Some(Sw::DigestMismatch) => {
                 let _ = self.abort();
-                self.push_packed(plan, source, &mut |_| {}, true)
+                // The bytes the first attempt already reported are sent again: report only what
+                // goes beyond them, so the progress bar neither stalls nor passes 100 %.
+                let mut skip = reported;
+                self.push_packed(
+                    plan,
+                    source,
+                    &mut |n| {
+                        let skipped = n.min(skip);
+                        skip -= skipped;
+                        if n > skipped {
+                            progress(n - skipped);
+                        }
+                    },
+                    true,
+                )
             }
             other => other,
         }
@@ -1879,14 +1903,10 @@ mod tests {
                 wire(&commands::begin_session(SessionKind::Full)),
                 [0x90, 0x00],
             )
+            // A 60-byte limit: one record per WRITE RECORDS (an entry is 40 bytes).
+            .then_bytes(pack(&[&rs[0]]), [0x90, 0x00])
             .then_bytes(
-                wire(
-                    &commands::write_records([
-                        (&rs[0].0, rs[0].1.as_slice()),
-                        (&rs[1].0, now.as_slice()),
-                    ])
-                    .unwrap(),
-                ),
+                wire(&commands::write_records([(&rs[1].0, now.as_slice())]).unwrap()),
                 [0x9D, 0x03],
             )
             .then_bytes(
@@ -1898,14 +1918,9 @@ mod tests {
                 wire(&commands::begin_session(SessionKind::Full)),
                 [0x90, 0x00],
             )
+            .then_bytes(pack(&[&rs[0]]), [0x90, 0x00])
             .then_bytes(
-                wire(
-                    &commands::write_records([
-                        (&rs[0].0, rs[0].1.as_slice()),
-                        (&fresh_same_len, now.as_slice()),
-                    ])
-                    .unwrap(),
-                ),
+                wire(&commands::write_records([(&fresh_same_len, now.as_slice())]).unwrap()),
                 [0x90, 0x00],
             )
             .then_bytes(
@@ -1913,7 +1928,8 @@ mod tests {
                 ok(&[0, 0, 0, 1]),
             );
         let mut ch = Channel::new(card);
-        let mut c = packing_client(&mut ch, 0x7FFF);
+        let mut c = packing_client(&mut ch, 60);
+        let mut progress = Vec::new();
         let generation = c
             .push(
                 &plan_of(&planned),
@@ -1924,10 +1940,13 @@ mod tests {
                         rs[0].1.clone()
                     })
                 },
-                &mut |_| {},
+                &mut |n| progress.push(n),
             )
             .unwrap();
         assert_eq!(generation, Some(1));
+        // r0's 10 bytes once (the second session's r0 is not counted again), then r1's 12.
+        progress.retain(|&n| n > 0);
+        assert_eq!(progress, [10, 12]);
         assert_eq!(c.pushed_manifest().unwrap().entries, table_then);
         ch.card().finish().unwrap();
     }
