@@ -47,7 +47,11 @@ struct Bank {
 
 type Shared = Arc<Mutex<Bank>>;
 
-const STALL: Duration = Duration::from_millis(700);
+/// The client's per-attempt timeout. Generous, because tests count attempts: an answer that
+/// came late on a loaded CI machine would be retried and counted once too often.
+const TIMEOUT: Duration = Duration::from_secs(1);
+/// A stalled answer comes well after the client gave up on it.
+const STALL: Duration = Duration::from_secs(3);
 
 async fn debit(
     State(bank): State<Shared>,
@@ -140,7 +144,7 @@ fn bank(balance: i64) -> TestBank {
 
 fn webhook(url: &str, attempts: u32) -> Webhook {
     Webhook::new(WebhookConfig {
-        timeout: Duration::from_millis(250),
+        timeout: TIMEOUT,
         max_attempts: attempts,
         initial_backoff: Duration::from_millis(5),
         max_backoff: Duration::from_millis(20),
