@@ -21,9 +21,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../tests/support/scriptor.rs"]
+mod scriptor;
+
 use std::process::Command as Process;
 use std::time::{Duration, Instant};
 
+use scriptor::scriptor_responses;
 use simkit_card::{AnyCard, Card, CardUri, Channel};
 use simkit_core::apdu::LengthEncoding;
 use simkit_core::credit::commands;
@@ -110,25 +114,6 @@ fn scriptor(reader: &str, n: usize, dir: &std::path::Path) -> (Duration, Vec<Str
         elapsed,
         scriptor_responses(&String::from_utf8_lossy(&out.stdout)),
     )
-}
-
-/// The responses in scriptor's output: a `< ` line, continued on following lines (16 bytes
-/// each) up to the one holding ` : meaning`.
-fn scriptor_responses(out: &str) -> Vec<String> {
-    let mut responses = Vec::new();
-    let mut current: Option<String> = None;
-    for line in out.lines() {
-        match (current.as_mut(), line.strip_prefix("< ")) {
-            (None, Some(rest)) => current = Some(rest.to_owned()),
-            (Some(acc), None) => acc.push_str(line),
-            _ => continue,
-        }
-        if let Some(acc) = current.take_if(|acc| acc.contains(" : ")) {
-            let bytes = acc.split(" : ").next().unwrap_or("").replace(' ', "");
-            responses.push(bytes);
-        }
-    }
-    responses
 }
 
 fn summary(name: &str, mut times: Vec<Duration>) -> Duration {

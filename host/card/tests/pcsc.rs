@@ -13,9 +13,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/scriptor.rs"]
+mod scriptor;
+
 use std::process::Command as Process;
 use std::sync::{Mutex, MutexGuard};
 
+use scriptor::scriptor_responses;
 use simkit_card::credit::CreditClient;
 use simkit_card::pcsc::{ReaderSelector, ShareMode, list_readers};
 use simkit_card::{
@@ -388,24 +392,6 @@ fn factory_reset_over_the_socket() {
     // The armed tear went with the old card: this UPDATE is not torn.
     ch.transmit_ok("UPDATE", &update(9)).unwrap();
     assert_eq!(ch.card_mut().write_count().unwrap(), UPDATE_WRITES);
-}
-
-/// The responses in scriptor's output: a `< ` line, continued on following lines (16 bytes
-/// each) up to the one holding ` : meaning`.
-fn scriptor_responses(out: &str) -> Vec<String> {
-    let mut responses = Vec::new();
-    let mut current: Option<String> = None;
-    for line in out.lines() {
-        match (current.as_mut(), line.strip_prefix("< ")) {
-            (None, Some(rest)) => current = Some(rest.to_owned()),
-            (Some(acc), None) => acc.push_str(line),
-            _ => continue,
-        }
-        if let Some(acc) = current.take_if(|acc| acc.contains(" : ")) {
-            responses.push(acc.split(" : ").next().unwrap_or("").replace(' ', ""));
-        }
-    }
-    responses
 }
 
 /// An independent PC/SC client, pcsc-tools' `scriptor`, gets the same answers as we do for

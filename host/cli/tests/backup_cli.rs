@@ -53,6 +53,22 @@ fn write(dir: &Path, rel: &str, data: &[u8]) {
     fs::write(p, data).unwrap();
 }
 
+/// `backup passcode set` with both passcodes from `BK_PAIRING` and `BK_REPROV`; its JSON answer.
+fn set_passcodes(card: &str) -> serde_json::Value {
+    json(
+        card,
+        &[
+            "backup",
+            "passcode",
+            "set",
+            "--passcode-env",
+            "BK_PAIRING",
+            "--reprovisioning-env",
+            "BK_REPROV",
+        ],
+    )
+}
+
 /// Every file under `dir`, relative path → content.
 fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
@@ -101,18 +117,7 @@ fn passcodes_push_restore_verify_auto_erase() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("pairing passcode is needed"), "{err}");
 
-    let set = json(
-        &card,
-        &[
-            "backup",
-            "passcode",
-            "set",
-            "--passcode-env",
-            "BK_PAIRING",
-            "--reprovisioning-env",
-            "BK_REPROV",
-        ],
-    );
+    let set = set_passcodes(&card);
     assert_eq!(set["set"].as_array().unwrap().len(), 2);
 
     let src_s = src.to_str().unwrap();
@@ -325,18 +330,7 @@ fn push_keeps_the_manifest_in_a_cache_file() {
     let src_s = src.to_str().unwrap();
     let cache = tmp.path().join("manifest.bin");
     let cache_s = cache.to_str().unwrap();
-    json(
-        &card,
-        &[
-            "backup",
-            "passcode",
-            "set",
-            "--passcode-env",
-            "BK_PAIRING",
-            "--reprovisioning-env",
-            "BK_REPROV",
-        ],
-    );
+    set_passcodes(&card);
     let push = |extra: &[&str]| {
         let mut args = vec!["backup", "push", src_s, "--passcode-env", "BK_PAIRING"];
         args.extend_from_slice(&["--manifest-cache", cache_s]);
@@ -385,18 +379,7 @@ fn a_blocked_store_refuses_everything_but_erase() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("device");
     tree(&src);
-    json(
-        &card,
-        &[
-            "backup",
-            "passcode",
-            "set",
-            "--passcode-env",
-            "BK_PAIRING",
-            "--reprovisioning-env",
-            "BK_REPROV",
-        ],
-    );
+    set_passcodes(&card);
     let src_s = src.to_str().unwrap();
     for left in (0..5).rev() {
         let o = simkit(
