@@ -41,7 +41,7 @@ final class Connection {
         byte[] header = new byte[4];
         while (true) {
             quickAck.rearm();
-            int got = readFully(header, 4);
+            int got = in.readNBytes(header, 0, 4);
             if (got == 0) {
                 return; // clean EOF between frames
             }
@@ -55,7 +55,7 @@ final class Connection {
                 return;
             }
             byte[] body = new byte[length];
-            if (readFully(body, length) < length) {
+            if (in.readNBytes(body, 0, length) < length) {
                 fatal("truncated frame: expected " + length + " bytes after the length field");
                 return;
             }
@@ -184,18 +184,6 @@ final class Connection {
         }
     }
 
-    /** Reads up to n bytes; returns how many were read before EOF. */
-    private int readFully(byte[] buf, int n) throws IOException {
-        int got = 0;
-        while (got < n) {
-            int r = in.read(buf, got, n - got);
-            if (r < 0) {
-                return got;
-            }
-            got += r;
-        }
-        return got;
-    }
 
     private static byte[] utf8(String s) {
         return s.getBytes(StandardCharsets.UTF_8);

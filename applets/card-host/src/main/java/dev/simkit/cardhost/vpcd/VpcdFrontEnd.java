@@ -126,7 +126,7 @@ public final class VpcdFrontEnd implements AutoCloseable {
         byte[] head = new byte[2];
         while (!closing) {
             quickAck.rearm();
-            int got = readFully(in, head, 2);
+            int got = in.readNBytes(head, 0, 2);
             if (got == 0) {
                 return frames;
             }
@@ -138,7 +138,7 @@ public final class VpcdFrontEnd implements AutoCloseable {
                 throw new MalformedFrame("frame of length 0", frames);
             }
             byte[] body = new byte[len];
-            if (readFully(in, body, len) < len) {
+            if (in.readNBytes(body, 0, len) < len) {
                 throw new EOFException("EOF inside a frame of " + len + " bytes");
             }
             byte[] reply = handle(body, frames);
@@ -183,17 +183,6 @@ public final class VpcdFrontEnd implements AutoCloseable {
         }
     }
 
-    private static int readFully(InputStream in, byte[] buf, int n) throws IOException {
-        int got = 0;
-        while (got < n) {
-            int r = in.read(buf, got, n - got);
-            if (r < 0) {
-                return got;
-            }
-            got += r;
-        }
-        return got;
-    }
 
     private void sleep(long ms) {
         try {
