@@ -308,15 +308,7 @@ fn passcodes_push_restore_verify_auto_erase() {
 
 /// The entries of a manifest cache file (entries concatenated in card order).
 fn cached_entries(path: &Path) -> Vec<simkit_core::backup::manifest::ManifestEntry> {
-    let bytes = fs::read(path).unwrap();
-    let mut rest = bytes.as_slice();
-    let mut out = Vec::new();
-    while !rest.is_empty() {
-        let (e, tail) = simkit_core::backup::manifest::ManifestEntry::parse(rest).unwrap();
-        out.push(e);
-        rest = tail;
-    }
-    out
+    simkit_core::backup::manifest::parse_table(&fs::read(path).unwrap()).unwrap()
 }
 
 /// `push --manifest-cache`: the table is kept after each push; a damaged or stale file costs

@@ -21,7 +21,9 @@ use simkit_card::backup::{BackupClient, PushPlan};
 use simkit_card::{AnyCard, Channel};
 use simkit_core::backup::commands::{BackupStatus, Passcode, SessionKind};
 use simkit_core::backup::diff::{LocalRecord, RecordState, local_manifest, verify};
-use simkit_core::backup::manifest::{Category, ManifestEntry, RecordName, digest};
+use simkit_core::backup::manifest::{
+    Category, ManifestEntry, RecordName, digest, encode_table, parse_table,
+};
 use simkit_core::hexutil::to_hex;
 use zeroize::Zeroizing;
 
@@ -476,23 +478,12 @@ struct PushHow<'a> {
 /// whose SHA-256 GET MANIFEST DIGEST reports (§5.16). The client checks what is read here
 /// against the card's digest, so a stale, foreign or damaged file only costs the manifest read.
 fn read_manifest_cache(path: &Path) -> Option<Vec<ManifestEntry>> {
-    let bytes = fs::read(path).ok()?;
-    let mut rest = bytes.as_slice();
-    let mut entries = Vec::new();
-    while !rest.is_empty() {
-        let (entry, tail) = ManifestEntry::parse(rest).ok()?;
-        entries.push(entry);
-        rest = tail;
-    }
-    Some(entries)
+    parse_table(&fs::read(path).ok()?).ok()
 }
 
 fn write_manifest_cache(path: &Path, entries: &[ManifestEntry]) -> Result<()> {
-    let mut bytes = Vec::new();
-    for entry in entries {
-        entry.encode_into(&mut bytes);
-    }
-    write_atomic(path, &bytes).with_context(|| format!("writing manifest cache {}", path.display()))
+    write_atomic(path, &encode_table(entries))
+        .with_context(|| format!("writing manifest cache {}", path.display()))
 }
 
 fn push(

@@ -27,6 +27,32 @@ pub fn digest(data: &[u8]) -> RecordDigest {
     Sha256::digest(data).into()
 }
 
+/// A record table as bytes: its entries' encodings concatenated in table order, with nothing
+/// between them (the bytes [`table_digest`] hashes; a host keeps a card's table this way).
+#[must_use]
+pub fn encode_table(entries: &[ManifestEntry]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(entries.iter().map(ManifestEntry::encoded_len).sum());
+    for entry in entries {
+        entry.encode_into(&mut out);
+    }
+    out
+}
+
+/// Parses a concatenation of encoded entries, keeping their order (possibly empty); the inverse
+/// of [`encode_table`]. Duplicates are not checked here ([`Manifest::from_entries`] does).
+///
+/// # Errors
+/// The first entry's error.
+pub fn parse_table(mut bytes: &[u8]) -> Result<Vec<ManifestEntry>, BackupError> {
+    let mut entries = Vec::new();
+    while !bytes.is_empty() {
+        let (entry, rest) = ManifestEntry::parse(bytes)?;
+        entries.push(entry);
+        bytes = rest;
+    }
+    Ok(entries)
+}
+
 /// SHA-256 over the encoded entries of a record table, in table order, with nothing between
 /// them (spec §5.16 GET MANIFEST DIGEST): what the card reports for its active table, so a host
 /// that kept a manifest can tell whether it still is the card's without reading it.
@@ -478,24 +504,14 @@ impl Manifest {
     ///
     /// # Errors
     /// The first entry error, or [`BackupError::DuplicateRecord`].
-    pub fn parse(mut bytes: &[u8]) -> Result<Self, BackupError> {
-        let mut entries = Vec::new();
-        while !bytes.is_empty() {
-            let (entry, rest) = ManifestEntry::parse(bytes)?;
-            entries.push(entry);
-            bytes = rest;
-        }
-        Self::from_entries(entries)
+    pub fn parse(bytes: &[u8]) -> Result<Self, BackupError> {
+        Self::from_entries(parse_table(bytes)?)
     }
 
     /// The concatenation of all entries' encodings, in manifest order.
     #[must_use]
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.entries.iter().map(ManifestEntry::encoded_len).sum());
-        for entry in &self.entries {
-            entry.encode_into(&mut out);
-        }
-        out
+        encode_table(&self.entries)
     }
 
     fn position(&self, category: Category, name: &str) -> Result<usize, usize> {
@@ -717,6 +733,21 @@ mod tests {
                 count: 1
             })
         );
+    }
+
+    /// A table keeps the card's order (no sorting) and its digest is that of its bytes; a
+    /// damaged table is an error, not a shorter table.
+    #[test]
+    fn table_bytes_keep_order_and_hash_to_the_table_digest() {
+        let a = ManifestEntry::for_data(Category::UserData, name("b"), b"1").unwrap();
+        let b = ManifestEntry::for_data(Category::Keys, name("z"), b"2").unwrap();
+        let table = [a.clone(), b.clone(), a.clone()];
+        let bytes = encode_table(&table);
+        assert_eq!(bytes.len(), 2 * a.encoded_len() + b.encoded_len());
+        assert_eq!(parse_table(&bytes).unwrap(), table);
+        assert_eq!(digest(&bytes), table_digest(&table));
+        assert_eq!(parse_table(&[]).unwrap(), []);
+        assert!(parse_table(&bytes[..bytes.len() - 1]).is_err());
     }
 
     #[test]
