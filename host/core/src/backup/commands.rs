@@ -499,7 +499,7 @@ pub fn write_records<'a>(
                 actual: bytes.len() as u64,
             });
         }
-        data.extend_from_slice(&entry.encode());
+        entry.encode_into(&mut data);
         data.extend_from_slice(bytes);
     }
     Ok(proprietary(INS_WRITE_RECORDS, 0, 0).data(data))
@@ -509,7 +509,7 @@ pub fn write_records<'a>(
 /// data.
 #[must_use]
 pub fn write_records_len(entry: &ManifestEntry) -> u64 {
-    entry.encode().len() as u64 + u64::from(entry.length)
+    entry.encoded_len() as u64 + u64::from(entry.length)
 }
 
 /// §5.13 ABORT: discards the session; the active generation is untouched.
