@@ -13,6 +13,8 @@
 //!   same host, which copies each command's data into a persistent array — the least any store
 //!   must do with data it keeps — sent the way the backup sends (pipelined,
 //!   `Channel::transmit_batch`);
+//! - `host_prep`: the host's share of `full` alone, no card: the plan, the records fetched,
+//!   packed and encoded as the client does before the pipeline is sent;
 //! - `raw_refused`: the old baseline, kept for comparison: the same APDUs one by one to an
 //!   instruction the backup store refuses at once (6D00), so the card does nothing with the
 //!   data. It is not a fair "raw rate": no store can beat doing nothing;
@@ -36,8 +38,8 @@ use std::time::{Duration, Instant};
 use simkit_card::backup::BackupClient;
 use simkit_card::{AppletSpec, CardHostConfig, CardSpec, Channel, JcardsimCard, TraceRecorder};
 use simkit_core::apdu::Command;
-use simkit_core::apdu::Response;
-use simkit_core::backup::commands::{AID, InstallParams, Passcode};
+use simkit_core::apdu::{LengthEncoding, Response};
+use simkit_core::backup::commands::{self, AID, InstallParams, Passcode};
 use simkit_core::backup::diff::LocalRecord;
 use simkit_core::backup::manifest::{Category, RecordName, digest};
 
@@ -278,6 +280,32 @@ fn main() {
             backup(&mut c, &big, &big_records, true);
         });
 
+        // The host's share of a full push, without the card: the plan, each record's bytes
+        // fetched (cloned from memory, as in `backup`), packed into WRITE RECORDS up to the
+        // card's limit and encoded as APDUs, as `BackupClient::push` does before it sends.
+        let host_prep = time(WARMUP, runs, || {
+            let plan = c.plan_push(&records, true).unwrap();
+            let mut apdus = Vec::new();
+            let mut pack: Vec<(_, Vec<u8>)> = Vec::new();
+            let mut len = 0usize;
+            let flush = |pack: &mut Vec<(_, Vec<u8>)>, apdus: &mut Vec<Vec<u8>>| {
+                let cmd = commands::write_records(pack.iter().map(|(e, d)| (e, d.as_slice())));
+                apdus.push(cmd.unwrap().to_bytes(LengthEncoding::Auto).unwrap());
+                pack.clear();
+            };
+            for entry in &plan.send {
+                let need = usize::try_from(commands::write_records_len(entry)).unwrap();
+                if len + need > max {
+                    flush(&mut pack, &mut apdus);
+                    len = 0;
+                }
+                len += need;
+                pack.push((entry.clone(), t[entry.name.as_str()].clone()));
+            }
+            flush(&mut pack, &mut apdus);
+            assert_eq!(apdus.len(), full_apdus - 2);
+        });
+
         let full_rate = rate(bytes, full);
         let raw_rate = rate(bytes, raw);
         println!(
@@ -293,6 +321,11 @@ fn main() {
         println!(
             "{label:>7} full / raw      {:>9.3}       (goal >= 0.8; {full_apdus} commands, {full_wire} B on the wire)",
             full_rate / raw_rate
+        );
+        println!(
+            "{label:>7} host_prep       {:>9.3} ms  = {:.1} % of full (the host's work before sending, no card)",
+            host_prep.as_secs_f64() * 1e3,
+            100.0 * host_prep.as_secs_f64() / full.as_secs_f64()
         );
         println!(
             "{label:>7} full_rev1       {:>9.3} ms  {:>10.0} B/s  = {:.3} of raw ({full_rev1_apdus} commands, {full_rev1_wire} B)",
