@@ -120,6 +120,7 @@ final class BackupCard {
     static final byte[] COMMIT = apdu(0x80, 0x40, 0, 0, null, 4);
     static final byte[] BEGIN_FULL = apdu(0x80, 0x36, 0, 0, null, -1);
     static final byte[] ERASE = apdu(0x80, 0x46, 0, 0, Hex.b("4552415345"), -1);
+    static final byte[] GET_STATUS = apdu(0x80, 0x30, 0, 0, null, 0x1C);
 
     static byte[] beginIncremental(long base) {
         return apdu(0x80, 0x36, 1, 0, Hex.u32(base), -1);
@@ -141,11 +142,12 @@ final class BackupCard {
     // ---- the observable state (§8) ------------------------------------------------------------
 
     /**
-     * What a host sees after power-on: generation, U, record count and passcode flags from GET
-     * STATUS, and the manifest with every record read back — each record's data must match its
+     * What a host sees after power-on: generation, U, record count, passcode flags and tries left
+     * (read before the passcodes are verified) from GET STATUS, and the manifest with every record read back — each record's data must match its
      * manifest digest (else the state is reported as such, never silently accepted).
      */
-    record State(long generation, long used, int count, int flags, List<String> records) {
+    record State(long generation, long used, int count, int flags, int pairingTries, int reprovisioningTries,
+            List<String> records) {
     }
 
     /** Selects, verifies both passcodes (when set) and reads everything. */
@@ -153,13 +155,15 @@ final class BackupCard {
         select();
         byte[] st0 = ok(apdu(0x80, 0x30, 0, 0, null, 0x1C));
         int flags = st0[27] & 0x03;
+        int pairingTries = st0[25];
+        int reprovisioningTries = st0[26];
         if (flags != 0x03) {
-            return new State(-1, -1, -1, flags, List.of());
+            return new State(-1, -1, -1, flags, pairingTries, reprovisioningTries, List.of());
         }
         if (st0[25] == 0 || st0[26] == 0) {
             // LOCKED: nothing readable (a LOCKED store must answer 6983 to everything).
             byte[] r = send(apdu(0x00, 0x20, 0, 1, PAIRING, -1));
-            return new State(-1, -1, -1, flags | 0x100, List.of("LOCKED " + sw(r)));
+            return new State(-1, -1, -1, flags | 0x100, pairingTries, reprovisioningTries, List.of("LOCKED " + sw(r)));
         }
         ok(apdu(0x00, 0x20, 0, 1, PAIRING, -1));
         ok(apdu(0x00, 0x20, 0, 2, REPROVISIONING, -1));
@@ -193,6 +197,6 @@ final class BackupCard {
                 o += 38 + n;
             }
         }
-        return new State(gen, Hex.u32(st, 9), Hex.u16(st, 17), flags, records);
+        return new State(gen, Hex.u32(st, 9), Hex.u16(st, 17), flags, pairingTries, reprovisioningTries, records);
     }
 }

@@ -26,6 +26,9 @@ final class CreditCard {
     static final long MAX = 10_000;
     static final int UPPER = 50_000;
     static final int LINE = 500;
+    static final int THRESHOLD = 5;
+    static final byte[] ADDRESS = "https://reload.example/t".getBytes(StandardCharsets.US_ASCII);
+    static final byte[] LOCK = apdu(0x5E, null, -1);
 
     final Host.Profile profile;
     final byte[] kReq;
@@ -41,21 +44,43 @@ final class CreditCard {
         card.install(new AppletSpec(AID, CLASS, new byte[0]));
     }
 
-    /** Installed, selected, personalised (balance 1000, N 7) and locked. */
-    static CreditCard operational(Host.Profile profile, boolean rollback) {
+    /** Installed and selected, nothing personalised (lifecycle personalisation). */
+    static CreditCard fresh(Host.Profile profile, boolean rollback) {
         CreditCard c = new CreditCard(profile, rollback);
         c.select();
-        c.ok(apdu(0x50, Hex.cat(
+        return c;
+    }
+
+    /** Installed, selected, personalised (balance 1000, N 7, threshold 5) and locked. */
+    static CreditCard operational(Host.Profile profile, boolean rollback) {
+        return operational(profile, rollback, N, THRESHOLD);
+    }
+
+    /** Installed, selected, personalised with initial N {@code n} and {@code threshold}, and locked. */
+    static CreditCard operational(Host.Profile profile, boolean rollback, long n, int threshold) {
+        CreditCard c = personalised(profile, rollback, n, threshold);
+        c.ok(LOCK);
+        return c;
+    }
+
+    /** Installed, selected and personalised with every tag (balance 1000), but not locked. */
+    static CreditCard personalised(Host.Profile profile, boolean rollback, long n, int threshold) {
+        CreditCard c = fresh(profile, rollback);
+        c.ok(c.personaliseAll(n, threshold));
+        return c;
+    }
+
+    /** PERSONALISE with all eight tags (credit-module.md §4.11). */
+    byte[] personaliseAll(long n, int threshold) {
+        return apdu(0x50, Hex.cat(
                 tlv(0x81, ID),
                 tlv(0x82, new byte[] {(byte) profile.id}),
-                tlv(0x83, c.kReq),
-                tlv(0x84, c.kGrant),
+                tlv(0x83, kReq),
+                tlv(0x84, kGrant),
                 tlv(0x85, Hex.cat(Hex.u32(MIN), Hex.u32(MAX), Hex.u32(UPPER), Hex.u32(LINE))),
-                tlv(0x86, Hex.cat(Hex.u32(BALANCE), Hex.u32(N))),
-                tlv(0x87, Hex.u16(5)),
-                tlv(0x88, "https://reload.example/t".getBytes(StandardCharsets.US_ASCII))), -1));
-        c.ok(apdu(0x5E, null, -1));
-        return c;
+                tlv(0x86, Hex.cat(Hex.u32(BALANCE), Hex.u32(n))),
+                tlv(0x87, Hex.u16(threshold)),
+                tlv(0x88, ADDRESS)), -1);
     }
 
     static byte[] master(Host.Profile p) {
