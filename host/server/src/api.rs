@@ -106,7 +106,47 @@ fn store_error(state: &AppState, e: &StoreError) -> Response {
     if e.is_db() {
         state.metrics.db_error();
     }
-    error_response(e.http_status(), e.code(), &e.to_string())
+    let (status, code) = (e.http_status(), e.code());
+    if is_internal(e) {
+        // The detail (SQL, driver or parser text) is for the operator's log only.
+        eprintln!("simkit serve: {status} {code}: {e}");
+        return error_response(
+            status,
+            code,
+            &format!("internal error ({code}); the detail is in the server's log"),
+        );
+    }
+    error_response(status, code, &e.to_string())
+}
+
+/// Whether an error is the server's own (database, stored record, key, policy) rather than the
+/// caller's: its text is logged, and the answer carries only a generic message and the code.
+fn is_internal(e: &StoreError) -> bool {
+    e.http_status() >= 500 && !matches!(e, StoreError::AuthorityUnavailable(_))
+}
+
+/// The one media type `/v1/reload` and `/v1/completion` take.
+const OCTETS: &str = "application/octet-stream";
+
+/// `Some(415 answer)` unless the request's Content-Type is `application/octet-stream`
+/// (parameters after `;` ignored, case-insensitive).
+fn wrong_media_type(headers: &HeaderMap) -> Option<Response> {
+    let given = headers.get(header::CONTENT_TYPE);
+    let ok = given
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case(OCTETS));
+    if ok {
+        return None;
+    }
+    let message = match given {
+        None => format!("no Content-Type given; module messages are {OCTETS}"),
+        Some(v) => format!(
+            "Content-Type {:?} is not {OCTETS}, the only type module messages travel as",
+            String::from_utf8_lossy(v.as_bytes())
+        ),
+    };
+    Some(error_response(415, "unsupported-media-type", &message))
 }
 
 fn join_error() -> Response {
@@ -117,8 +157,14 @@ fn octets(bytes: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
 }
 
-async fn reload(State(state): State<AppState>, body: Bytes) -> Response {
+async fn reload(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let start = Instant::now();
+    if let Some(r) = wrong_media_type(&headers) {
+        state
+            .metrics
+            .observe("reload", "unsupported-media-type", start.elapsed());
+        return r;
+    }
     let store = state.store.clone();
     let result = tokio::task::spawn_blocking(move || store.reload(&body)).await;
     let (outcome, response) = reload_response(&state, result);
@@ -190,8 +236,14 @@ fn reload_response(state: &AppState, result: ReloadResult) -> (&'static str, Res
     }
 }
 
-async fn completion(State(state): State<AppState>, body: Bytes) -> Response {
+async fn completion(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let start = Instant::now();
+    if let Some(r) = wrong_media_type(&headers) {
+        state
+            .metrics
+            .observe("completion", "unsupported-media-type", start.elapsed());
+        return r;
+    }
     let store = state.store.clone();
     let result = tokio::task::spawn_blocking(move || store.completion(&body)).await;
     let (outcome, response) = match result {
@@ -257,14 +309,47 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-/// Body of `POST /v1/modules`.
+/// Body of `POST /v1/modules`. The registration is read in two steps so that its nested
+/// `limits` object refuses unknown fields too ([`StrictLimits`]).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ImportBody {
-    registration: Registration,
+    registration: serde_json::Value,
     account_id: String,
     #[serde(default)]
     initial_funds: i64,
+}
+
+/// [`Limits`] as the admin API reads them: every field required, no other field allowed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StrictLimits {
+    min_reload: u32,
+    max_reload: u32,
+    upper: i32,
+    credit_line: i32,
+}
+
+impl From<StrictLimits> for Limits {
+    fn from(l: StrictLimits) -> Limits {
+        Limits {
+            min_reload: l.min_reload,
+            max_reload: l.max_reload,
+            upper: l.upper,
+            credit_line: l.credit_line,
+        }
+    }
+}
+
+/// The registration of an import body, or the `400 bad-input` answer naming what is wrong.
+fn registration_of(value: serde_json::Value) -> Result<Registration, Box<Response>> {
+    let bad = |what: &str, e: serde_json::Error| {
+        Box::new(error_response(400, "bad-input", &format!("{what}: {e}")))
+    };
+    if let Some(limits) = value.get("limits") {
+        StrictLimits::deserialize(limits).map_err(|e| bad("registration.limits", e))?;
+    }
+    Registration::deserialize(value).map_err(|e| bad("registration", e))
 }
 
 async fn import(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -275,12 +360,12 @@ async fn import(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
         Ok(b) => b,
         Err(r) => return *r,
     };
+    let registration = match registration_of(parsed.registration) {
+        Ok(r) => r,
+        Err(r) => return *r,
+    };
     match blocking(&state, move |s| {
-        s.import(
-            &parsed.registration,
-            &parsed.account_id,
-            parsed.initial_funds,
-        )
+        s.import(&registration, &parsed.account_id, parsed.initial_funds)
     })
     .await
     {
@@ -347,7 +432,7 @@ async fn resync(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LimitsBody {
-    limits: Limits,
+    limits: StrictLimits,
 }
 
 async fn limits(
@@ -363,7 +448,7 @@ async fn limits(
         Ok(b) => b,
         Err(r) => return *r,
     };
-    match blocking(&state, move |s| s.limit_update(&id, parsed.limits)).await {
+    match blocking(&state, move |s| s.limit_update(&id, parsed.limits.into())).await {
         Ok((record, update)) => Json(serde_json::json!({
             "update": hex::encode_upper(update),
             "record": record,

@@ -10,7 +10,7 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use simkit_core::credit::commands::{InitialCounters, PersonalisationData};
-use simkit_core::credit::message::{GrantStatus, ReloadGrant, ReloadRequest};
+use simkit_core::credit::message::{CompletionAck, GrantStatus, ReloadGrant, ReloadRequest};
 use simkit_core::credit::module::Module;
 use simkit_core::credit::registration::Registration;
 use simkit_core::credit::{DeclineReason, ModuleId};
@@ -18,7 +18,7 @@ use simkit_core::crypto::Profile;
 use simkit_core::crypto::kdf::{ModuleKeys, derive_module_keys};
 use simkit_core::crypto::key::SecretKey;
 use simkit_core::vectors::{EXAMPLE_LIMITS, example_master};
-use simkit_server::{AppState, SoftwareKey, Store, router};
+use simkit_server::{AppState, Authority, SoftwareKey, Store, Webhook, WebhookConfig, router};
 use tower::ServiceExt;
 
 const TOKEN: &str = "test-admin-token";
@@ -148,6 +148,13 @@ on_both_backends!(
     a_downgraded_algorithm_or_bad_admin_id_is_400,
     limit_updates_wait_for_the_ack_and_bind_grants_while_in_flight,
     a_corrupt_record_is_a_500_counted_as_a_db_error_and_nothing_is_debited,
+    resync_never_moves_s_backwards_and_n_equal_to_s_keeps_the_last_grant,
+    funds_past_i64_are_refused_and_change_nothing,
+    a_database_failure_answers_without_sql_or_driver_text,
+    a_limit_update_waits_for_a_debit_pending_at_the_bank,
+    import_refuses_unknown_fields_and_every_out_of_range_value,
+    a_completion_ack_must_match_the_grant_in_every_field,
+    module_messages_must_be_octet_streams,
 );
 
 struct Card {
@@ -256,6 +263,12 @@ async fn fraud(app: &Router) -> Vec<Value> {
     let (status, v) = admin(app, "GET", "/v1/fraud", None).await;
     assert_eq!(status, StatusCode::OK);
     v.as_array().unwrap().clone()
+}
+
+/// The `status` of a successful completion answer.
+fn error_free(body: &[u8]) -> String {
+    let v: Value = serde_json::from_slice(body).unwrap();
+    v["status"].as_str().unwrap().to_owned()
 }
 
 fn error_code(body: &[u8]) -> String {
@@ -831,4 +844,511 @@ async fn a_corrupt_record_is_a_500_counted_as_a_db_error_and_nothing_is_debited(
         text.lines().any(|l| l == "simkit_db_errors_total 1"),
         "{text}"
     );
+}
+
+/// Everything money and policy depend on, to show that a refusal changed none of it: the
+/// module's record, its account, the float, the ledger and the fraud log.
+async fn money_and_state(app: &Router, id: &ModuleId, account: &str) -> Value {
+    let (_, view) = admin(
+        app,
+        "GET",
+        &format!("/v1/modules/{}", hex::encode(id)),
+        None,
+    )
+    .await;
+    let (_, acct) = admin(app, "GET", &format!("/v1/accounts/{account}"), None).await;
+    let (_, float) = admin(app, "GET", "/v1/accounts/float", None).await;
+    json!({
+        "module": view,
+        "account": acct,
+        "float": float,
+        "ledger": ledger(app).await,
+        "fraud": fraud(app).await,
+    })
+}
+
+fn resync_path(id: &ModuleId) -> String {
+    format!("/v1/modules/{}/resync", hex::encode(id))
+}
+
+async fn resync_never_moves_s_backwards_and_n_equal_to_s_keeps_the_last_grant(e: Env) {
+    let mut c = card(&e.master, ID_A, 0, 0, 3);
+    import(&e.app, &c, "acct-a", 500).await;
+    // Declined 03 (insufficient funds), applied, its ack accepted: completed through 1.
+    let request = c.module.initiate_reload(1_000).unwrap();
+    let (_, decline) = post_bytes(&e.app, "/v1/reload", &request).await;
+    assert_eq!(
+        ReloadGrant::parse(&decline).unwrap().status,
+        GrantStatus::Declined(DeclineReason::InsufficientFunds)
+    );
+    let ack = c.module.apply_grant(&decline).unwrap();
+    assert_eq!(
+        post_bytes(&e.app, "/v1/completion", &ack).await.0,
+        StatusCode::OK
+    );
+    // The account is topped up (a second module's import adds to it).
+    let other = card(&e.master, ID_B, 0, 0, 3);
+    assert_eq!(
+        import(&e.app, &other, "acct-a", 10_000).await.0,
+        StatusCode::CREATED
+    );
+    let before = money_and_state(&e.app, &ID_A, "acct-a").await;
+    assert_eq!(before["module"]["record"]["s"], 1);
+    assert_eq!(before["module"]["record"]["completed_through"], 1);
+    // Backwards: refused, nothing changed.
+    let (status, v) = admin(&e.app, "POST", &resync_path(&ID_A), Some(json!({"n": 0}))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["code"], "resync-backwards");
+    assert!(v["error"].as_str().unwrap().contains("S is 1"), "{v}");
+    assert_eq!(money_and_state(&e.app, &ID_A, "acct-a").await, before);
+    // The captured old request is still only a resend of the stored decline: no debit.
+    let (status, again) = post_bytes(&e.app, "/v1/reload", &request).await;
+    assert_eq!(
+        (status, again.as_slice()),
+        (StatusCode::OK, decline.as_slice())
+    );
+    assert_eq!(money_and_state(&e.app, &ID_A, "acct-a").await, before);
+    // n = S: a no-op that keeps the last request and grant, so the honest resend still works.
+    let (status, v) = admin(&e.app, "POST", &resync_path(&ID_A), Some(json!({"n": 1}))).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v, before["module"]["record"]);
+    let (status, again) = post_bytes(&e.app, "/v1/reload", &request).await;
+    assert_eq!(
+        (status, again.as_slice()),
+        (StatusCode::OK, decline.as_slice())
+    );
+    assert_eq!(money_and_state(&e.app, &ID_A, "acct-a").await, before);
+    // The module's next request (N = S = 1) is granted, once.
+    let request = c.module.initiate_reload(1_000).unwrap();
+    let (_, grant) = post_bytes(&e.app, "/v1/reload", &request).await;
+    c.module.apply_grant(&grant).unwrap();
+    assert_eq!(c.module.state().balance, 1_000);
+    assert_eq!(ledger(&e.app).await.len(), 1);
+}
+
+async fn funds_past_i64_are_refused_and_change_nothing(e: Env) {
+    let a = card(&e.master, ID_A, 0, 0, 3);
+    let b = card(&e.master, ID_B, 0, 0, 3);
+    let (status, v) = import(&e.app, &a, "acct-a", i64::MAX).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let before = money_and_state(&e.app, &ID_A, "acct-a").await;
+    assert_eq!(before["account"]["balance"], i64::MAX);
+    // Into the same account, or any other: the funds held would pass 2^63-1.
+    for account in ["acct-a", "acct-b"] {
+        let (status, v) = import(&e.app, &b, account, 1).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert_eq!(v["code"], "funds-overflow");
+        assert!(v["error"].as_str().unwrap().contains("2^63-1"), "{v}");
+        assert_eq!(money_and_state(&e.app, &ID_A, "acct-a").await, before);
+        let (status, _) = admin(
+            &e.app,
+            "GET",
+            &format!("/v1/modules/{}", hex::encode(ID_B)),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "the module was not imported");
+    }
+    let (status, _) = admin(&e.app, "GET", "/v1/accounts/acct-b", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the account was not created");
+    // Zero fits; reloads still work and every read still answers.
+    let (status, v) = import(&e.app, &b, "acct-b", 0).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let mut m = a.module;
+    let request = m.initiate_reload(1_000).unwrap();
+    let (status, grant) = post_bytes(&e.app, "/v1/reload", &request).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ReloadGrant::parse(&grant).unwrap().granted, 1_000);
+    let (_, float) = admin(&e.app, "GET", "/v1/accounts/float", None).await;
+    let (_, acct) = admin(&e.app, "GET", "/v1/accounts/acct-a", None).await;
+    assert_eq!(float["balance"], 1_000);
+    assert_eq!(acct["balance"], i64::MAX - 1_000);
+    assert_eq!(
+        module_view(&e.app, &ID_A).await["account_balance"],
+        i64::MAX - 1_000
+    );
+}
+
+async fn a_database_failure_answers_without_sql_or_driver_text(e: Env) {
+    let c = card(&e.master, ID_A, 0, 0, 3);
+    import(&e.app, &c, "acct-a", 1_000).await;
+    e.db.exec("DROP TABLE fraud_log");
+    let (status, v) = admin(&e.app, "GET", "/v1/fraud", None).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
+    assert_eq!(v["code"], "database");
+    let text = v["error"].as_str().unwrap().to_ascii_lowercase();
+    for leak in [
+        "fraud_log",
+        "select",
+        "table",
+        "relation",
+        "sqlite",
+        "postgres",
+    ] {
+        assert!(!text.contains(leak), "{leak:?} leaked in {text:?}");
+    }
+    assert!(text.contains("server's log"), "{text}");
+}
+
+/// A bank over HTTP that answers `pending` (202) to the first attempt of each key, then
+/// `debited`; counts the attempts per key and the amount of each.
+async fn pending_bank() -> (String, Arc<std::sync::Mutex<Vec<(String, u64)>>>) {
+    use axum::response::IntoResponse;
+    let seen: Arc<std::sync::Mutex<Vec<(String, u64)>>> = Arc::default();
+    let log = seen.clone();
+    let app = Router::new().route(
+        "/debit",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let log = log.clone();
+            async move {
+                let key = body["idempotency_key"].as_str().unwrap().to_owned();
+                let first = {
+                    let mut l = log.lock().unwrap();
+                    l.push((key.clone(), body["amount"].as_u64().unwrap()));
+                    l.iter().filter(|(k, _)| *k == key).count() == 1
+                };
+                if first {
+                    (
+                        StatusCode::ACCEPTED,
+                        axum::Json(json!({"idempotency_key": key, "status": "pending"})),
+                    )
+                        .into_response()
+                } else {
+                    axum::Json(json!({"idempotency_key": key, "status": "debited"})).into_response()
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/debit"), seen)
+}
+
+async fn a_limit_update_waits_for_a_debit_pending_at_the_bank(e: Env) {
+    let (url, bank) = pending_bank().await;
+    let webhook = Webhook::new(WebhookConfig::new(&url)).unwrap();
+    let store =
+        e.db.open(&e.master)
+            .with_authority(Authority::External(Arc::new(webhook)));
+    let app = router(AppState::new(store, Some(TOKEN.into())));
+    let mut c = card(&e.master, ID_A, 0, 0, 3);
+    import(&app, &c, "acct-a", 0).await;
+    let limits = format!("/v1/modules/{}/limits", hex::encode(ID_A));
+    let confirm = format!("/v1/modules/{}/limits/confirm", hex::encode(ID_A));
+    // An update (raising U) is in flight before the request arrives.
+    let raise = json!({"limits": {"min_reload": 100, "max_reload": 50_000, "upper": 200_000, "credit_line": 2_000}});
+    let (status, v) = admin(&app, "POST", &limits, Some(raise)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    // The bank answers pending for 2 500.
+    let request = c.module.initiate_reload(2_500).unwrap();
+    let (status, ack) = post_bytes(&app, "/v1/reload", &request).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    c.module.apply_provisional(&ack).unwrap();
+    let before = money_and_state(&app, &ID_A, "acct-a").await;
+    // M = 1 000 while the debit is pending: refused, nothing changed.
+    let lower = json!({"limits": {"min_reload": 100, "max_reload": 1_000, "upper": 100_000, "credit_line": 2_000}});
+    let (status, v) = admin(&app, "POST", &limits, Some(lower.clone())).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["code"], "debit-pending");
+    assert_eq!(money_and_state(&app, &ID_A, "acct-a").await, before);
+    // Confirming the update in flight would change the limits too: refused.
+    let (status, v) = admin(&app, "POST", &confirm, Some(json!({"sequence": 1}))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["code"], "debit-pending");
+    assert_eq!(money_and_state(&app, &ID_A, "acct-a").await, before);
+    // The grant is collected with the limits the bank's debit was decided with.
+    let location = format!("/v1/reload/{}/0", hex::encode_upper(ID_A));
+    let (status, grant) = call(&app, Request::get(&location).body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let g = ReloadGrant::parse(&grant).unwrap();
+    assert_eq!((g.status, g.granted), (GrantStatus::Granted, 2_500));
+    let l = ledger(&app).await;
+    assert_eq!((l.len(), l[0]["amount"].as_u64()), (1, Some(2_500)));
+    assert_eq!(
+        bank.lock().unwrap().clone(),
+        vec![(format!("{}:0", hex::encode_upper(ID_A)), 2_500); 2],
+        "one key, one amount, asked twice"
+    );
+    let ack = c.module.apply_grant(&grant).unwrap();
+    assert_eq!(
+        post_bytes(&app, "/v1/completion", &ack).await.0,
+        StatusCode::OK
+    );
+    // Nothing is pending any more: the limits can change.
+    let (status, v) = admin(&app, "POST", &confirm, Some(json!({"sequence": 1}))).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let (status, v) = admin(&app, "POST", &limits, Some(lower)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+}
+
+async fn import_refuses_unknown_fields_and_every_out_of_range_value(e: Env) {
+    let c = card(&e.master, ID_A, 0, 0, 3);
+    let good = serde_json::to_value(&c.registration).unwrap();
+    let with = |path: &[&str], v: Value| {
+        let mut r = good.clone();
+        let mut at = &mut r;
+        for p in &path[..path.len() - 1] {
+            at = &mut at[*p];
+        }
+        at[path[path.len() - 1]] = v;
+        r
+    };
+    let long_id = "a".repeat(10_000);
+    let cases: Vec<(&str, Value, &str, u16, &str)> = vec![
+        (
+            "unknown limits field",
+            with(&["limits", "extra"], json!(1)),
+            "acct-a",
+            400,
+            "bad-input",
+        ),
+        (
+            "min_reload 0",
+            with(&["limits", "min_reload"], json!(0)),
+            "acct-a",
+            422,
+            "registration-refused",
+        ),
+        (
+            "negative upper",
+            with(&["limits", "upper"], json!(-1)),
+            "acct-a",
+            422,
+            "registration-refused",
+        ),
+        (
+            "fraud_threshold 0",
+            with(&["fraud_threshold"], json!(0)),
+            "acct-a",
+            422,
+            "registration-refused",
+        ),
+        (
+            "balance above U",
+            with(&["initial_balance"], json!(100_001)),
+            "acct-a",
+            422,
+            "registration-refused",
+        ),
+        (
+            "balance below -L",
+            with(&["initial_balance"], json!(-2_001)),
+            "acct-a",
+            422,
+            "registration-refused",
+        ),
+        (
+            "long server address",
+            with(&["server_address"], json!("h".repeat(65))),
+            "acct-a",
+            422,
+            "registration-refused",
+        ),
+        ("empty account id", good.clone(), "", 400, "bad-input"),
+        (
+            "10 000-character account id",
+            good.clone(),
+            &long_id,
+            400,
+            "bad-input",
+        ),
+        (
+            "account id with a space",
+            good.clone(),
+            "acct a",
+            400,
+            "bad-input",
+        ),
+        ("the float", good.clone(), "float", 400, "bad-input"),
+    ];
+    for (what, registration, account, status, code) in cases {
+        let (got, v) = admin(
+            &e.app,
+            "POST",
+            "/v1/modules",
+            Some(json!({"registration": registration, "account_id": account, "initial_funds": 10})),
+        )
+        .await;
+        assert_eq!(got.as_u16(), status, "{what}: {v}");
+        assert_eq!(v["code"], code, "{what}: {v}");
+        let (got, _) = admin(
+            &e.app,
+            "GET",
+            &format!("/v1/modules/{}", hex::encode(ID_A)),
+            None,
+        )
+        .await;
+        assert_eq!(got, StatusCode::NOT_FOUND, "{what}: nothing imported");
+        let (got, _) = admin(&e.app, "GET", "/v1/accounts/acct-a", None).await;
+        assert_eq!(got, StatusCode::NOT_FOUND, "{what}: no account created");
+        let (_, float) = admin(&e.app, "GET", "/v1/accounts/float", None).await;
+        assert_eq!(float["balance"], 0, "{what}");
+    }
+    // Balances at the edges of [-L, U] are fine.
+    for (id, balance) in [(ID_A, 100_000), (ID_B, -2_000)] {
+        let r = Registration::new(
+            id,
+            PROFILE,
+            &e.master,
+            0,
+            balance,
+            EXAMPLE_LIMITS,
+            3,
+            "x".into(),
+        )
+        .unwrap();
+        let (status, v) = admin(
+            &e.app,
+            "POST",
+            "/v1/modules",
+            Some(json!({"registration": r, "account_id": "acct-a"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+    }
+    // The limit-update body refuses unknown fields inside `limits` too; nothing changes.
+    let before = money_and_state(&e.app, &ID_A, "acct-a").await;
+    let (status, v) = admin(
+        &e.app,
+        "POST",
+        &format!("/v1/modules/{}/limits", hex::encode(ID_A)),
+        Some(json!({"limits": {"min_reload": 100, "max_reload": 50_000, "upper": 100_000, "credit_line": 0, "extra": 1}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["code"], "bad-input");
+    assert!(v["error"].as_str().unwrap().contains("extra"), "{v}");
+    assert_eq!(money_and_state(&e.app, &ID_A, "acct-a").await, before);
+}
+
+async fn a_completion_ack_must_match_the_grant_in_every_field(e: Env) {
+    let mut c = card(&e.master, ID_A, 0, 0, 10);
+    import(&e.app, &c, "acct-a", 10_000).await;
+    let request = c.module.initiate_reload(100).unwrap();
+    let (_, grant) = post_bytes(&e.app, "/v1/reload", &request).await;
+    let g = ReloadGrant::parse(&grant).unwrap();
+    let ack = c.module.apply_grant(&grant).unwrap();
+    // MAC'd with the module's own key, but not what the grant said.
+    let forged = |declined: bool, granted: u32, balance: i32| {
+        CompletionAck::build(
+            PROFILE,
+            ID_A,
+            1,
+            declined,
+            granted,
+            balance,
+            g.tag,
+            &c.keys.request,
+        )
+        .unwrap()
+        .to_bytes()
+    };
+    for (what, bytes, field) in [
+        ("declined, G = 0", forged(true, 0, 100), "status"),
+        ("granted, G = 99", forged(false, 99, 100), "G"),
+        ("granted, G = 101", forged(false, 101, 100), "G"),
+        ("balance above B + G", forged(false, 100, 101), "balance"),
+    ] {
+        let before = money_and_state(&e.app, &ID_A, "acct-a").await;
+        let (status, body) = post_bytes(&e.app, "/v1/completion", &bytes).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{what}");
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["code"], "ack-mismatch", "{what}");
+        assert!(v["error"].as_str().unwrap().contains(field), "{what}: {v}");
+        let after = money_and_state(&e.app, &ID_A, "acct-a").await;
+        assert_eq!(
+            after["module"]["record"]["completed_through"],
+            Value::Null,
+            "{what}"
+        );
+        assert_eq!(after["ledger"], before["ledger"], "{what}");
+        assert_eq!(after["account"], before["account"], "{what}");
+        // Registered as a window event.
+        let f = after["fraud"].as_array().unwrap();
+        assert_eq!(
+            f.len(),
+            before["fraud"].as_array().unwrap().len() + 1,
+            "{what}"
+        );
+        assert_eq!(f.last().unwrap()["kind"], "window", "{what}");
+    }
+    // A balance below B + G is possible (the card may debit between request and grant).
+    let debited = forged(false, 100, 40);
+    let before = money_and_state(&e.app, &ID_A, "acct-a").await;
+    let (status, body) = post_bytes(&e.app, "/v1/completion", &debited).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        money_and_state(&e.app, &ID_A, "acct-a").await["ledger"],
+        before["ledger"]
+    );
+    // The genuine ack is accepted too (same grant, completed already).
+    let (status, body) = post_bytes(&e.app, "/v1/completion", &ack).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(error_free(&body), "already-accepted");
+    assert_eq!(
+        module_view(&e.app, &ID_A).await["record"]["completed_through"],
+        1
+    );
+}
+
+async fn module_messages_must_be_octet_streams(e: Env) {
+    let mut c = card(&e.master, ID_A, 0, 0, 3);
+    import(&e.app, &c, "acct-a", 10_000).await;
+    let request = c.module.initiate_reload(100).unwrap();
+    let send = |path: &'static str, bytes: Vec<u8>, ct: Option<&'static str>| {
+        let app = e.app.clone();
+        async move {
+            let mut req = Request::post(path);
+            if let Some(ct) = ct {
+                req = req.header("content-type", ct);
+            }
+            call(&app, req.body(Body::from(bytes)).unwrap()).await
+        }
+    };
+    let before = money_and_state(&e.app, &ID_A, "acct-a").await;
+    for ct in [
+        None,
+        Some("application/json"),
+        Some("text/plain"),
+        Some("application/octet-streamx"),
+    ] {
+        let (status, body) = send("/v1/reload", request.to_vec(), ct).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{ct:?}");
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["code"], "unsupported-media-type", "{ct:?}");
+        assert!(
+            v["error"]
+                .as_str()
+                .unwrap()
+                .contains("application/octet-stream"),
+            "{v}"
+        );
+        assert_eq!(
+            money_and_state(&e.app, &ID_A, "acct-a").await,
+            before,
+            "{ct:?}"
+        );
+    }
+    // Case and parameters do not matter.
+    let (status, grant) = send(
+        "/v1/reload",
+        request.to_vec(),
+        Some("Application/Octet-Stream; x=y"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let ack = c.module.apply_grant(&grant).unwrap();
+    let before = money_and_state(&e.app, &ID_A, "acct-a").await;
+    let (status, body) = send("/v1/completion", ack.to_vec(), Some("application/json")).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(error_code(&body), "unsupported-media-type");
+    assert_eq!(money_and_state(&e.app, &ID_A, "acct-a").await, before);
+    let (status, _) = send(
+        "/v1/completion",
+        ack.to_vec(),
+        Some("application/octet-stream"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
 }

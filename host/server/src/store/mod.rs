@@ -29,7 +29,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
-use simkit_core::credit::message::{CompletionAck, ReloadRequest};
+use simkit_core::credit::message::{CompletionAck, GrantStatus, ReloadGrant, ReloadRequest};
 use simkit_core::credit::registration::{Registration, RegistrationError};
 use simkit_core::credit::server::{
     self, DebitOutcome, FinishError, FraudEvent, FreshDecision, Rejection, RequestAction,
@@ -118,6 +118,60 @@ pub enum StoreError {
     /// Bad input to an admin endpoint.
     #[error("{0}")]
     BadInput(String),
+    /// A registration record with a field outside its range (server-api.md, "The registration
+    /// record"); nothing is stored.
+    #[error("registration refused: {0}")]
+    RegistrationField(String),
+    /// `POST /v1/modules/{id}/resync` with an `n` below S: S never moves backwards (a request
+    /// the module can no longer apply would be granted and debited again).
+    #[error(
+        "resync to n = {n} refused: the server's S is {s}; resync only moves S forward (n > S), \
+         and n = S changes nothing"
+    )]
+    ResyncBackwards {
+        /// The n asked for.
+        n: u32,
+        /// S.
+        s: u32,
+    },
+    /// Funds that would push an account, or all funds the signer holds, past 2^63−1.
+    #[error(
+        "adding {funds} to account {account:?} would make the funds held (every account plus the \
+         float) exceed 2^63-1; nothing was stored"
+    )]
+    FundsOverflow {
+        /// The account.
+        account: String,
+        /// The funds asked to add.
+        funds: i64,
+    },
+    /// A limit update (or its confirmation) while the financial authority holds a pending
+    /// debit for request `n`: the debit was decided with the limits in force, and changing
+    /// them would make its grant disagree with what the bank accepted.
+    #[error(
+        "request {n} has a debit pending at the financial authority; change the limits after \
+         its grant has been collected"
+    )]
+    DebitPending {
+        /// N of the pending request.
+        n: u32,
+    },
+    /// An authenticated completion ack whose status or G differs from the stored grant's, or
+    /// whose balance is above the request's B + G (registered as a window event).
+    #[error(
+        "completion ack for S' = {n} says {field} = {got}, but the grant the server signed has \
+         {expected}"
+    )]
+    AckMismatch {
+        /// N′.
+        n: u32,
+        /// `status`, `G` or `balance`.
+        field: &'static str,
+        /// What the ack says.
+        got: String,
+        /// What the stored grant says.
+        expected: String,
+    },
 }
 
 impl StoreError {
@@ -129,6 +183,10 @@ impl StoreError {
             StoreError::AlreadyRegistered(_) => 409,
             StoreError::NoSuchModule(_) | StoreError::UnknownReload { .. } => 404,
             StoreError::BadInput(_) => 400,
+            StoreError::RegistrationField(_) | StoreError::FundsOverflow { .. } => 422,
+            StoreError::ResyncBackwards { .. }
+            | StoreError::DebitPending { .. }
+            | StoreError::AckMismatch { .. } => 409,
             StoreError::AuthorityUnavailable(_) => 503,
             // Every pooled connection stayed busy: the server is overloaded, try again later.
             StoreError::PoolTimeout(_) => 503,
@@ -172,6 +230,11 @@ impl StoreError {
             StoreError::UnknownReload { .. } => "unknown-reload",
             StoreError::AuthorityUnavailable(_) => "authority-unavailable",
             StoreError::BadInput(_) => "bad-input",
+            StoreError::RegistrationField(_) => "registration-refused",
+            StoreError::ResyncBackwards { .. } => "resync-backwards",
+            StoreError::FundsOverflow { .. } => "funds-overflow",
+            StoreError::DebitPending { .. } => "debit-pending",
+            StoreError::AckMismatch { .. } => "ack-mismatch",
         }
     }
 
@@ -352,6 +415,10 @@ pub(crate) trait Tx {
     fn fraud_log(&mut self) -> Result<Vec<FraudRow>, StoreError>;
     /// The schema version.
     fn schema_version(&mut self) -> Result<i64, StoreError>;
+    /// All funds held: every account's stored balance plus the ledger's credits to the float;
+    /// `None` when that is past `i64::MAX` (only a database written by an older signer can
+    /// hold that). On PostgreSQL it also takes the lock that makes imports take turns.
+    fn total_funds(&mut self) -> Result<Option<i64>, StoreError>;
 }
 
 /// The database behind a [`Store`].
@@ -388,6 +455,128 @@ fn now() -> i64 {
 
 fn id_hex(id: &ModuleId) -> String {
     hex::encode_upper(id)
+}
+
+/// The longest account id (bytes) `POST /v1/modules` accepts.
+pub const ACCOUNT_ID_MAX: usize = 64;
+
+/// The longest server address (bytes) of a registration record (credit-module.md §2).
+pub const SERVER_ADDRESS_MAX: usize = 64;
+
+/// An account id is 1..=[`ACCOUNT_ID_MAX`] visible ASCII characters (`!` to `~`), and not the
+/// float's.
+fn check_account_id(account_id: &str) -> Result<(), StoreError> {
+    if account_id == FLOAT_ACCOUNT {
+        return Err(StoreError::BadInput(format!(
+            "account_id {FLOAT_ACCOUNT:?} is the issuer's float and cannot take a module"
+        )));
+    }
+    if account_id.is_empty() || account_id.len() > ACCOUNT_ID_MAX {
+        return Err(StoreError::BadInput(format!(
+            "account_id must be 1 to {ACCOUNT_ID_MAX} characters, got {}",
+            account_id.len()
+        )));
+    }
+    if let Some(c) = account_id.chars().find(|c| !matches!(c, '!'..='~')) {
+        return Err(StoreError::BadInput(format!(
+            "account_id may hold only visible ASCII characters (! to ~), got {c:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// The registration record's own ranges (server-api.md, "The registration record";
+/// credit-module.md §2, §3.6), checked in the documented order before its key check values.
+fn check_registration_fields(r: &Registration) -> Result<(), StoreError> {
+    if r.format != simkit_core::credit::registration::REGISTRATION_FORMAT {
+        return Err(RegistrationError::Format(r.format.clone()).into());
+    }
+    r.limits.validate().map_err(RegistrationError::Limits)?;
+    if r.fraud_threshold == 0 {
+        return Err(StoreError::RegistrationField(
+            "fraud_threshold must be 1 to 65535, got 0".into(),
+        ));
+    }
+    let (lower, upper) = (-i64::from(r.limits.credit_line), i64::from(r.limits.upper));
+    let balance = i64::from(r.initial_balance);
+    if balance < lower || balance > upper {
+        return Err(StoreError::RegistrationField(format!(
+            "initial_balance {balance} is outside [-L, U] = [{lower}, {upper}]"
+        )));
+    }
+    if r.server_address.len() > SERVER_ADDRESS_MAX {
+        return Err(StoreError::RegistrationField(format!(
+            "server_address is {} bytes; at most {SERVER_ADDRESS_MAX}",
+            r.server_address.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Whether a request of this record waits for a debit the external authority has answered
+/// `pending` (its request kept, still fresh: N = S).
+fn debit_pending(record: &ServerRecord) -> Option<u32> {
+    record
+        .pending_request
+        .and_then(|b| ReloadRequest::parse(&b).ok())
+        .map(|q| q.n)
+        .filter(|n| *n == record.s)
+}
+
+/// The first field of an authenticated completion ack (N′ and grant tag already matched) that
+/// differs from the stored grant and request it answers: status, then G, then the balance.
+/// The balance cannot be known exactly — the module may have debited between its request and
+/// the grant — but nothing but a grant raises it, so it is at most the request's B + G (wide
+/// arithmetic). server-api.md, `POST /v1/completion`.
+fn ack_mismatch(record: &ServerRecord, ack: &CompletionAck) -> Option<StoreError> {
+    let grant = record
+        .last_grant
+        .and_then(|g| ReloadGrant::parse(&g).ok())?;
+    let granted = grant.status == GrantStatus::Granted;
+    let word = |declined: bool| {
+        if declined {
+            "declined (01)"
+        } else {
+            "granted (00)"
+        }
+    };
+    if ack.declined == granted {
+        return Some(StoreError::AckMismatch {
+            n: ack.n_next,
+            field: "status",
+            got: word(ack.declined).into(),
+            expected: format!("status {}", word(!granted)),
+        });
+    }
+    if ack.granted != grant.granted {
+        return Some(StoreError::AckMismatch {
+            n: ack.n_next,
+            field: "G",
+            got: ack.granted.to_string(),
+            expected: format!("G = {}", grant.granted),
+        });
+    }
+    let request = record
+        .last_request
+        .and_then(|r| ReloadRequest::parse(&r).ok())?;
+    let most = i64::from(request.balance) + i64::from(grant.granted);
+    if i64::from(ack.balance) > most {
+        return Some(StoreError::AckMismatch {
+            n: ack.n_next,
+            field: "balance",
+            got: ack.balance.to_string(),
+            expected: format!(
+                "at most B + G = {} + {} = {most}",
+                request.balance, grant.granted
+            ),
+        });
+    }
+    None
+}
+
+/// A registered rejection as the API answers it.
+fn settle_registered((rejection, event): Registered) -> (StoreError, Option<FraudEvent>) {
+    (StoreError::Rejected(rejection), event)
 }
 
 /// A rejection the transaction registered (and committed), with the fraud event it logged.
@@ -525,18 +714,22 @@ impl Store {
     /// is checked exactly as [`Store::import`] checks one (KCVs against this server's key,
     /// account id, funds) before anything is written; if any module is already registered,
     /// nothing of the batch is stored. Returns how many were imported.
+    ///
+    /// The funds the signer holds — every account plus the float — never exceed 2^63−1
+    /// (`i64::MAX`): an import that would pass it is refused with
+    /// [`StoreError::FundsOverflow`] and stores nothing, so no balance (and no sum of them the
+    /// float's balance is read as) can overflow.
     pub fn import_many(&self, items: &[(Registration, String, i64)]) -> Result<usize, StoreError> {
         let mut rows = Vec::with_capacity(items.len());
         for (registration, account_id, initial_funds) in items {
-            self.keys.check_registration(registration)?;
-            if account_id.is_empty() || account_id == FLOAT_ACCOUNT {
+            check_account_id(account_id)?;
+            if *initial_funds < 0 {
                 return Err(StoreError::BadInput(format!(
-                    "account id {account_id:?} is not allowed"
+                    "initial_funds must be ≥ 0, got {initial_funds}"
                 )));
             }
-            if *initial_funds < 0 {
-                return Err(StoreError::BadInput("initial funds must be ≥ 0".into()));
-            }
+            check_registration_fields(registration)?;
+            self.keys.check_registration(registration)?;
             rows.push((
                 id_hex(&registration.module_id),
                 serde_json::to_string(registration)?,
@@ -546,7 +739,15 @@ impl Store {
             ));
         }
         self.transact(Mode::Write, |tx| {
+            let mut total = tx.total_funds()?;
             for (id, registration_json, record_json, account_id, funds) in &rows {
+                total = total.and_then(|t| t.checked_add(*funds));
+                if total.is_none() {
+                    return Err(StoreError::FundsOverflow {
+                        account: (*account_id).to_owned(),
+                        funds: *funds,
+                    });
+                }
                 tx.add_funds(account_id, *funds)?;
                 if !tx.insert_module(id, registration_json, record_json, account_id)? {
                     return Err(StoreError::AlreadyRegistered(id.clone()));
@@ -804,14 +1005,22 @@ impl Store {
             .map_err(|e| (StoreError::Rejected(Rejection::Malformed(e)), None))?;
         let id = id_hex(&parsed.module_id);
         let result = self.transact(Mode::Write, |tx| {
-            let (mut record, _) = Self::load_named(tx, &id, parsed.module_id)?;
+            let (record, _) = Self::load_named(tx, &id, parsed.module_id)?;
             let keys = self.module_keys(&record)?;
             let before = record.completed_through;
-            match server::handle_completion(&mut record, bytes, &keys.request) {
-                Err(r) => Ok(Err(Self::register(tx, record, r)?)),
-                Ok(_) => {
-                    Self::save(tx, &record)?;
-                    Ok(Ok(if before == record.completed_through {
+            let mut checked = record.clone();
+            match server::handle_completion(&mut checked, bytes, &keys.request) {
+                Err(r) => Ok(Err(settle_registered(Self::register(tx, record, r)?))),
+                Ok(ack) => {
+                    if let Some(mismatch) = ack_mismatch(&record, &ack) {
+                        // Authenticated, but not the grant the server signed: registered as a
+                        // window event, like a request that differs from the one answered.
+                        let rejection = Rejection::ReplayMismatch { n: ack.n_next };
+                        let (_, event) = Self::register(tx, record, rejection)?;
+                        return Ok(Err((mismatch, event)));
+                    }
+                    Self::save(tx, &checked)?;
+                    Ok(Ok(if before == checked.completed_through {
                         Completion::AlreadyAccepted
                     } else {
                         Completion::Accepted
@@ -819,7 +1028,10 @@ impl Store {
                 }
             }
         });
-        settle(result)
+        match result {
+            Ok(done) => done,
+            Err(e) => Err((e, None)),
+        }
     }
 
     fn parse_id(id: &str) -> Result<ModuleId, StoreError> {
@@ -855,10 +1067,22 @@ impl Store {
         .map(|(r, ())| r)
     }
 
-    /// Operator resynchronisation to the module's N (simkit-core's `resynchronise`).
+    /// Operator resynchronisation to the module's N (simkit-core's `resynchronise`), forward
+    /// only: `module_n > S` moves S; `module_n = S` changes nothing (the last request and grant
+    /// are kept, so the module's honest resend is still answered); `module_n < S` is refused
+    /// with [`StoreError::ResyncBackwards`] — a lower S would make an already-answered request
+    /// fresh again, granted and debited for a module that can never apply it.
     pub fn resync(&self, id: &str, module_n: u32) -> Result<ServerRecord, StoreError> {
         self.operate(id, |_, r| {
-            server::resynchronise(r, module_n);
+            if module_n < r.s {
+                return Err(StoreError::ResyncBackwards {
+                    n: module_n,
+                    s: r.s,
+                });
+            }
+            if module_n > r.s {
+                server::resynchronise(r, module_n);
+            }
             Ok(())
         })
         .map(|(r, ())| r)
@@ -872,14 +1096,25 @@ impl Store {
         limits: Limits,
     ) -> Result<(ServerRecord, Vec<u8>), StoreError> {
         self.operate(id, |s, r| {
+            // A debit pending at the authority was decided with the limits in force; changing
+            // them now would make the collected grant disagree with what the bank accepted.
+            if let Some(n) = debit_pending(r) {
+                return Err(StoreError::DebitPending { n });
+            }
             let keys = s.module_keys(r)?;
             Ok(server::build_limit_update(r, limits, &keys.grant)?.to_vec())
         })
     }
 
     /// Records the limit sequence the module reports (simkit-core's `confirm_limit_update`).
+    /// Refused with [`StoreError::DebitPending`] when it would change the limits grants are
+    /// decided with while a debit is pending (see [`Store::limit_update`]).
     pub fn confirm_limits(&self, id: &str, sequence: u32) -> Result<ServerRecord, StoreError> {
         self.operate(id, |_, r| {
+            let takes_effect = r.limits_in_flight.is_some() && sequence >= r.limit_sequence;
+            if let Some(n) = debit_pending(r).filter(|_| takes_effect) {
+                return Err(StoreError::DebitPending { n });
+            }
             server::confirm_limit_update(r, sequence);
             Ok(())
         })

@@ -474,6 +474,22 @@ impl Tx for PgTx<'_> {
         let st = self.st("SELECT MAX(version) FROM schema_version")?;
         Ok(self.tx.query_one(&st, &[])?.try_get(0)?)
     }
+
+    fn total_funds(&mut self) -> Result<Option<i64>, StoreError> {
+        // Imports take turns on this lock until they commit: two concurrent imports under READ
+        // COMMITTED would each see the other's funds missing and could pass 2^63-1 together.
+        let lock = self.st("SELECT pg_advisory_xact_lock($1)")?;
+        self.tx.execute(&lock, &[&schema::PG_FUNDS_LOCK])?;
+        // Summed as NUMERIC (PostgreSQL's SUM of BIGINT), so a total past 2^63-1 is NULL here
+        // rather than a cast error.
+        let st = self.st(
+            "SELECT CASE WHEN t <= 9223372036854775807 THEN t::BIGINT END FROM (
+               SELECT (SELECT COALESCE(SUM(balance), 0) FROM accounts)
+                    + (SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE credit_account = 'float')
+                    AS t) AS held",
+        )?;
+        Ok(self.tx.query_one(&st, &[])?.try_get(0)?)
+    }
 }
 
 #[cfg(test)]

@@ -31,6 +31,10 @@
 /// The PostgreSQL advisory lock key held while migrating ("simkit" in ASCII).
 pub(crate) const PG_MIGRATION_LOCK: i64 = 0x7369_6d6b_6974;
 
+/// The PostgreSQL advisory lock key an import holds until it commits, so imports that check
+/// the funds held against 2^63-1 take turns ("simkit$").
+pub(crate) const PG_FUNDS_LOCK: i64 = 0x7369_6d6b_6974_24;
+
 /// SQLite migrations.
 pub(crate) const SQLITE: &[&str] = &[
     // 1: modules, accounts, the double-entry ledger, the fraud log.

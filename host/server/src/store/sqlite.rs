@@ -291,6 +291,18 @@ impl Tx for SqliteTx<'_> {
             .0
             .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))?)
     }
+
+    fn total_funds(&mut self) -> Result<Option<i64>, StoreError> {
+        // Two sums added here, checked: SQLite turns an overflowing `+` into a REAL. (The
+        // write lock of `BEGIN IMMEDIATE` already makes imports take turns.)
+        let (accounts, credits): (i64, i64) = self.0.query_row(
+            "SELECT (SELECT COALESCE(SUM(balance), 0) FROM accounts),
+                    (SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE credit_account = 'float')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(accounts.checked_add(credits))
+    }
 }
 
 #[cfg(test)]
