@@ -1057,6 +1057,11 @@ async fn a_limit_update_waits_for_a_debit_pending_at_the_bank(e: Env) {
     assert_eq!(status, StatusCode::CONFLICT, "{v}");
     assert_eq!(v["code"], "debit-pending");
     assert_eq!(money_and_state(&app, &ID_A, "acct-a").await, before);
+    // Moving S past the pending request would leave the bank's debit without a grant.
+    let (status, v) = admin(&app, "POST", &resync_path(&ID_A), Some(json!({"n": 1}))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["code"], "debit-pending");
+    assert_eq!(money_and_state(&app, &ID_A, "acct-a").await, before);
     // The grant is collected with the limits the bank's debit was decided with.
     let location = format!("/v1/reload/{}/0", hex::encode_upper(ID_A));
     let (status, grant) = call(&app, Request::get(&location).body(Body::empty()).unwrap()).await;

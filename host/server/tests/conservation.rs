@@ -389,7 +389,7 @@ fn config(cases: u32) -> ProptestConfig {
 #[test]
 fn sqlite_random_actions_never_5xx_and_conserve_funds() {
     let master = example_master(PROFILE);
-    proptest!(config(24), |(actions in prop::collection::vec(action(), 1..28))| {
+    proptest!(config(48), |(actions in prop::collection::vec(action(), 1..28))| {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite:{}", dir.path().join("p.sqlite").display());
         let store = Store::open_url(&url, Box::new(SoftwareKey::new(master.clone()))).unwrap();
@@ -403,7 +403,7 @@ fn postgres_random_actions_never_5xx_and_conserve_funds() {
         return;
     };
     let master = example_master(PROFILE);
-    proptest!(config(10), |(actions in prop::collection::vec(action(), 1..28))| {
+    proptest!(config(16), |(actions in prop::collection::vec(action(), 1..28))| {
         let url = cluster.database();
         let store = Store::open_url(&url, Box::new(SoftwareKey::new(master.clone()))).unwrap();
         run_case(store, &master, &actions)?;

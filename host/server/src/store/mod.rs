@@ -145,12 +145,13 @@ pub enum StoreError {
         /// The funds asked to add.
         funds: i64,
     },
-    /// A limit update (or its confirmation) while the financial authority holds a pending
-    /// debit for request `n`: the debit was decided with the limits in force, and changing
-    /// them would make its grant disagree with what the bank accepted.
+    /// A limit update (or its confirmation), or a resync moving S, while the financial
+    /// authority holds a pending debit for request `n`: the debit was decided with the limits
+    /// in force, and changing them (or dropping the request from the window) would make its
+    /// grant disagree with what the bank accepted.
     #[error(
-        "request {n} has a debit pending at the financial authority; change the limits after \
-         its grant has been collected"
+        "request {n} has a debit pending at the financial authority; change the limits or S \
+         after its grant has been collected"
     )]
     DebitPending {
         /// N of the pending request.
@@ -1072,6 +1073,10 @@ impl Store {
     /// are kept, so the module's honest resend is still answered); `module_n < S` is refused
     /// with [`StoreError::ResyncBackwards`] — a lower S would make an already-answered request
     /// fresh again, granted and debited for a module that can never apply it.
+    ///
+    /// A move while a debit is pending at the authority is refused with
+    /// [`StoreError::DebitPending`]: the pending request would fall out of the window, and the
+    /// debit the bank accepted for it would never become a grant.
     pub fn resync(&self, id: &str, module_n: u32) -> Result<ServerRecord, StoreError> {
         self.operate(id, |_, r| {
             if module_n < r.s {
@@ -1079,6 +1084,9 @@ impl Store {
                     n: module_n,
                     s: r.s,
                 });
+            }
+            if let Some(n) = debit_pending(r).filter(|_| module_n > r.s) {
+                return Err(StoreError::DebitPending { n });
             }
             if module_n > r.s {
                 server::resynchronise(r, module_n);

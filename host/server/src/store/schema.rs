@@ -33,7 +33,7 @@ pub(crate) const PG_MIGRATION_LOCK: i64 = 0x7369_6d6b_6974;
 
 /// The PostgreSQL advisory lock key an import holds until it commits, so imports that check
 /// the funds held against 2^63-1 take turns ("simkit$").
-pub(crate) const PG_FUNDS_LOCK: i64 = 0x7369_6d6b_6974_24;
+pub(crate) const PG_FUNDS_LOCK: i64 = 0x0073_696d_6b69_7424;
 
 /// SQLite migrations.
 pub(crate) const SQLITE: &[&str] = &[
