@@ -1,4 +1,10 @@
-//! The `--card` option shared by every command that talks to a card, and opening it.
+//! The `--card` option of every command that talks to a card, and opening it.
+//!
+//! Each card command (demo, personalise, credit, backup, test) flattens [`CardArg`]; the option
+//! is `global` there, so it may stand anywhere after the command's name, before or after a
+//! subcommand (`simkit credit --card X status`, `simkit credit status --card X`). Commands that
+//! talk to no card (mac, sim, serve, …) do not have it: clap refuses `--card` there, and their
+//! help does not list it.
 //!
 //! `jcardsim` (the default) starts the bundled card host with a fresh simulated card that lives
 //! as long as the command; `jcardsim://HOST:PORT[/INDEX]` attaches to a card host that is already
@@ -10,12 +16,19 @@ use simkit_card::{AnyCard, CardUri, Channel};
 /// Environment variable that sets the default of `--card`.
 pub(crate) const CARD_ENV: &str = "SIMKIT_CARD";
 
-/// The card option of a subcommand.
+/// The card option of the card commands.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct CardArg {
-    /// The card: `jcardsim` (a fresh simulated card for this command), `jcardsim://HOST:PORT[/N]`
-    /// (card N of a running `simkit sim`), or `pcsc:READER`.
-    #[arg(long, env = CARD_ENV, default_value = "jcardsim")]
+    /// The card: `jcardsim` (a fresh simulated card for this command; for `test`, one per test
+    /// file), `jcardsim://HOST:PORT[/N]` (card N of a running `simkit sim`), or `pcsc:READER`
+    /// (a reader's name, a unique part of it, or its index in `simkit readers`).
+    #[arg(
+        long,
+        global = true,
+        env = CARD_ENV,
+        default_value = "jcardsim",
+        value_name = "CARD"
+    )]
     pub(crate) card: String,
 }
 

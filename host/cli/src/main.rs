@@ -18,7 +18,7 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "simkit", version, about, long_about = None, propagate_version = true)]
 struct Cli {
-    /// Print machine-readable JSON instead of text.
+    /// Print machine-readable JSON instead of text (errors too, as {"error": …} on stdout).
     #[arg(long, global = true)]
     json: bool,
 

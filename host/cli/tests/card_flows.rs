@@ -310,3 +310,194 @@ fn credit_commands_report_status_words_with_their_meaning() {
         0
     );
 }
+
+/// `simkit` with no `SIMKIT_CARD` in the environment: the card comes from `--card` alone.
+fn simkit_no_env(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_simkit"))
+        .current_dir(dir)
+        .env_remove("SIMKIT_CARD")
+        .env_remove("SIMKIT_INTERRUPT_AFTER")
+        .args(args)
+        .output()
+        .expect("run simkit")
+}
+
+#[test]
+fn card_is_taken_before_and_after_the_subcommand() {
+    let (_host, uris) = host(1);
+    let card = uris[0].as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d, "aes-cmac");
+    let o = simkit_no_env(
+        d,
+        &[
+            "personalise",
+            "--profile",
+            "perso.toml",
+            "--registration-out",
+            "reg.json",
+            "--card",
+            card,
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The same persistent card in every position, so every answer shows the personalised
+    // balance (a fresh `jcardsim` card would say lifecycle personalisation, balance 0).
+    for args in [
+        vec!["--json", "credit", "--card", card, "status"],
+        vec!["--json", "credit", "status", "--card", card],
+        vec!["credit", "status", "--json", "--card", card],
+        vec!["credit", "--json", "status", "--card", card],
+    ] {
+        let o = simkit_no_env(d, &args);
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["balance"], 1500, "{args:?}");
+        assert_eq!(v["lifecycle"], "Operational", "{args:?}");
+    }
+    // Two levels down (`backup passcode set`) too.
+    let o = simkit_no_env(d, &["backup", "status", "--card", card, "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["pairing"]["set"], false, "{v}");
+    let o = Command::new(env!("CARGO_BIN_EXE_simkit"))
+        .current_dir(d)
+        .env_remove("SIMKIT_CARD")
+        .env("P", "123456")
+        .env("R", "654321")
+        .args([
+            "backup",
+            "passcode",
+            "set",
+            "--passcode-env",
+            "P",
+            "--reprovisioning-env",
+            "R",
+            "--card",
+            card,
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = simkit_no_env(d, &["--json", "backup", "--card", card, "status"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["pairing"]["set"], true, "{v}");
+    // A command that talks to no card does not take the option.
+    let o = simkit_no_env(d, &["sw", "9000", "--card", card]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("unexpected argument '--card'"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A limit update with `sequence`, MAC'd for the module of [`PROFILE`] (aes-cmac, master key
+/// of `setup`), as hex.
+fn limit_update_hex(sequence: u32) -> String {
+    use simkit_core::credit::Limits;
+    use simkit_core::credit::message::LimitUpdate;
+    use simkit_core::crypto::{Profile, SecretKey, derive_module_keys};
+    let master = SecretKey::from_hex("404142434445464748494A4B4C4D4E4F").unwrap();
+    let id = [1, 2, 3, 4, 5, 6, 7, 8];
+    let keys = derive_module_keys(Profile::AesCmac, &master, &id).unwrap();
+    let limits = Limits {
+        min_reload: 100,
+        max_reload: 50000,
+        upper: 100_000,
+        credit_line: 2000,
+    };
+    let update = LimitUpdate::build(Profile::AesCmac, id, sequence, limits, &keys.grant).unwrap();
+    hex::encode_upper(update.to_bytes())
+}
+
+/// The one error line of a failed command, and its `--json` form, must name the command once,
+/// then the status word with its meaning (issue 11: `APPLY LIMIT UPDATE: APPLY LIMIT UPDATE:
+/// 9C09`); the fraud log names each kind as the spec does (credit-module.md §4.10).
+#[test]
+fn errors_name_the_command_once_and_the_fraud_log_uses_the_spec_names() {
+    let (_host, uris) = host(1);
+    let card = uris[0].as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    setup(d, "aes-cmac");
+    ok(
+        d,
+        card,
+        &[
+            "personalise",
+            "--profile",
+            "perso.toml",
+            "--registration-out",
+            "reg.json",
+        ],
+    );
+    let fail = |args: &[&str]| {
+        let o = simkit(d, card, args, &[]);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        String::from_utf8(o.stderr).unwrap()
+    };
+    // Sequence 0 is not above the stored 0: a replay, registered as fraud.
+    let replay = limit_update_hex(0);
+    assert_eq!(
+        fail(&["credit", "limits", "--apply", &replay]),
+        "error: APPLY LIMIT UPDATE: 9C09 limit update not newer than the last one (registered as fraud)\n"
+    );
+    assert_eq!(
+        fail(&["credit", "debit", "999999"]),
+        "error: DEBIT: 9C07 balance insufficient for the debit\n"
+    );
+    assert_eq!(
+        fail(&["credit", "limits", "--apply", "00"]),
+        "error: APPLY LIMIT UPDATE: 6700 wrong length\n"
+    );
+    // The appliance checks the range before the module does (BRIEF §2, claims 9–10).
+    assert_eq!(
+        fail(&[
+            "credit",
+            "reload",
+            "1",
+            "--offline-master-key",
+            "master.hex",
+            "--registration",
+            "reg.json"
+        ]),
+        "error: amount 1 is outside the module's allowed range 100..=50000\n"
+    );
+    let o = simkit(
+        d,
+        card,
+        &["--json", "credit", "limits", "--apply", &replay],
+        &[],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["error"],
+        "APPLY LIMIT UPDATE: 9C09 limit update not newer than the last one (registered as fraud)"
+    );
+    // A forged tag: a bad tag, also registered.
+    let mut forged = limit_update_hex(1);
+    forged.replace_range(forged.len() - 2.., "00");
+    assert_eq!(
+        fail(&["credit", "limits", "--apply", &forged]),
+        "error: APPLY LIMIT UPDATE: 6982 security status not satisfied\n"
+    );
+    // Newest first; kind code and the spec's name, N at the time, the number carried.
+    assert_eq!(
+        ok(d, card, &["credit", "fraud-log"]),
+        "01 bad tag: module N 0, message number 1\n\
+         03 limit update replay: module N 0, message number 0\n\
+         03 limit update replay: module N 0, message number 0\n"
+    );
+    let v = json(d, card, &["credit", "fraud-log"]);
+    assert_eq!(v["entries"][0]["code"], 1);
+    assert_eq!(v["entries"][0]["name"], "bad tag");
+    assert_eq!(v["entries"][0]["kind"], "bad-tag");
+    assert_eq!(v["entries"][1]["name"], "limit update replay");
+    assert_eq!(v["entries"][1]["carried"], 0);
+}

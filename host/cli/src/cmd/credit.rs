@@ -8,9 +8,9 @@ use anyhow::{Context, Result, bail};
 use serde_json::json;
 use simkit_card::credit::{ApplyOutcome, CreditClient};
 use simkit_card::{AnyCard, Channel};
-use simkit_core::credit::Limits;
 use simkit_core::credit::message::{CompletionAck, Message};
 use simkit_core::credit::module::{Lifecycle, Status};
+use simkit_core::credit::{FraudKind, Limits};
 use simkit_core::hexutil::{parse_hex, to_hex};
 
 use crate::cardarg::CardArg;
@@ -207,18 +207,39 @@ fn fraud_log(channel: &mut Channel<AnyCard>, out: &Output) -> Result<ExitCode> {
         log.iter()
             .map(|e| {
                 format!(
-                    "{:?}: module N {}, message number {}",
-                    e.kind, e.module_n, e.carried
+                    "{:02X} {}: module N {}, message number {}",
+                    e.kind.code(),
+                    fraud_kind_name(e.kind),
+                    e.module_n,
+                    e.carried
                 )
             })
             .collect()
     };
     let entries: Vec<_> = log
         .iter()
-        .map(|e| json!({ "kind": format!("{:?}", e.kind), "module_n": e.module_n, "carried": e.carried }))
+        .map(|e| {
+            json!({
+                "kind": e.kind,
+                "code": e.kind.code(),
+                "name": fraud_kind_name(e.kind),
+                "module_n": e.module_n,
+                "carried": e.carried,
+            })
+        })
         .collect();
     out.emit(&json!({ "entries": entries }), &lines);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The spec's name of a fraud-log entry kind (applet-spec/credit-module.md §4.10, §7).
+fn fraud_kind_name(kind: FraudKind) -> &'static str {
+    match kind {
+        FraudKind::BadTag => "bad tag",
+        FraudKind::Window => "window event",
+        FraudKind::LimitReplay => "limit update replay",
+        FraudKind::GrantBeyondLimits => "grant beyond limits",
+    }
 }
 
 fn parse_limits(text: &str) -> Result<Limits> {

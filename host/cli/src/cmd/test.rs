@@ -21,7 +21,7 @@ use simkit_conformance::runner::{Outcome, RunOptions, TestReport};
 use simkit_conformance::source::LogicalLine;
 use simkit_conformance::suite::{discover, run_tests};
 
-use crate::cardarg::CARD_ENV;
+use crate::cardarg::{CARD_ENV, CardArg};
 use crate::output::Output;
 
 /// Arguments of `simkit test`.
@@ -30,10 +30,8 @@ pub(crate) struct Args {
     /// Test files (`.apdu`) or suite folders (searched recursively).
     #[arg(required_unless_present = "record")]
     paths: Vec<PathBuf>,
-    /// The card: `jcardsim` (a fresh simulated card per test), `jcardsim://HOST:PORT/N` or
-    /// `pcsc:READER` (one card for every test, in turn).
-    #[arg(long, env = CARD_ENV, default_value = "jcardsim")]
-    card: String,
+    #[command(flatten)]
+    card: CardArg,
     /// The card profile (TOML): capabilities, quirks, variables. Default: the bundled
     /// simulator's for `jcardsim`, none for other cards.
     #[arg(long, value_name = "FILE")]
@@ -83,11 +81,14 @@ fn parse_set(s: &str) -> Result<(String, Vec<u8>)> {
     Ok((name.to_owned(), value))
 }
 
-fn record(file: &Path, command: &[String]) -> Result<ExitCode> {
+/// Runs `simkit COMMAND…` with its card session recorded to `file`. The card given to `test`
+/// (`--card` or `SIMKIT_CARD`) is the recorded command's default card.
+fn record(file: &Path, card: &str, command: &[String]) -> Result<ExitCode> {
     let exe = std::env::current_exe().context("finding the simkit executable")?;
     let status = std::process::Command::new(exe)
         .args(command)
         .env(RECORD_ENV, file)
+        .env(CARD_ENV, card)
         .status()
         .context("running the recorded command")?;
     if !file.exists() {
@@ -106,12 +107,13 @@ fn record(file: &Path, command: &[String]) -> Result<ExitCode> {
 
 pub(crate) fn run(args: Args, out: &Output) -> Result<ExitCode> {
     if let Some(file) = &args.record {
-        return record(file, &args.command);
+        return record(file, &args.card.card, &args.command);
     }
     let uri: CardUri = args
         .card
+        .card
         .parse()
-        .with_context(|| format!("--card {}", args.card))?;
+        .with_context(|| format!("--card {}", args.card.card))?;
     let (profile, profile_name) = match (&args.cards_profile, &uri) {
         (Some(p), _) => (CardProfile::load(p)?, p.display().to_string()),
         (None, CardUri::Jcardsim) => (CardProfile::jcardsim()?, "jcardsim".to_owned()),
