@@ -1,7 +1,9 @@
 package dev.simkit.cardhost.runtime;
 
+import com.licel.jcardsim.base.ApduCase;
 import com.licel.jcardsim.base.SimulatorRuntime;
 import java.lang.reflect.Field;
+import java.util.Arrays;
 import java.util.function.Supplier;
 import javacard.framework.APDU;
 
@@ -23,7 +25,16 @@ import javacard.framework.APDU;
  *       clears CLEAR_ON_RESET and CLEAR_ON_DESELECT memory and the APDU buffer, and resets the
  *       card without running {@code deselect()}; {@link #transmitCommand} then throws
  *       {@link PowerLoss} to tell the caller;</li>
- *   <li>a power cycle or warm reset also rolls back a transaction left open.</li>
+ *   <li>a power cycle or warm reset also rolls back a transaction left open;</li>
+ *   <li>the ISO 7816-4 transport rules jCardSim gets wrong are applied before it sees a command
+ *       ({@link #screen}): a command with no ISO case, or an extended Lc above 7FFF, is
+ *       answered {@code 6700} (jCardSim threw, giving {@code 6F00}); an extended Le of
+ *       {@code 0000} (65 536) or 8000..FFFF reaches the applet as Ne = 32 767, the Java Card
+ *       maximum (jCardSim gave 0 or a negative Ne); SELECT by an AID no applet matches is
+ *       answered {@code 6A82} and leaves the selection alone (jCardSim answered {@code 6999}
+ *       with nothing selected and otherwise passed it to the selected applet); a short case 4
+ *       command with 255 data bytes (261 bytes, one more than jCardSim's 260-byte APDU buffer)
+ *       reaches the applet instead of failing with {@code 6F00} ({@link #resetAPDU}).</li>
  * </ul>
  *
  * <p>With {@code rollback == false} the runtime keeps jCardSim's non-restoring behaviour (and
@@ -31,8 +42,14 @@ import javacard.framework.APDU;
  * to prove that their tear walks can detect a broken runtime.
  */
 public class SimkitRuntime extends SimulatorRuntime {
+    private static final byte[] SW_WRONG_LENGTH = {0x67, 0x00};
+    /** jCardSim's APDU keeps Ne in {@code ramVars[0]}; written only for the 261-byte case 4. */
+    private static final Field RAM_VARS = apduField("ramVars");
+    private static final Field BUFFER = apduField("buffer");
+
     private final TrackingTransientMemory memory;
     private final WriteTracker tracker;
+    private final int shortBufferLength;
 
     public SimkitRuntime(boolean rollback) {
         this(new TrackingTransientMemory(), rollback);
@@ -43,15 +60,24 @@ public class SimkitRuntime extends SimulatorRuntime {
         this.memory = memory;
         this.tracker = new WriteTracker(memory, rollback);
         memory.registerApduBuffers(bufferOf(shortAPDU), bufferOf(extendedAPDU));
+        this.shortBufferLength = bufferOf(shortAPDU).length;
+    }
+
+    private static Field apduField(String name) {
+        try {
+            Field f = APDU.class.getDeclaredField(name);
+            f.setAccessible(true);
+            return f;
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("jCardSim APDU has no '" + name + "' field", e);
+        }
     }
 
     private static byte[] bufferOf(APDU apdu) {
         try {
-            Field f = APDU.class.getDeclaredField("buffer");
-            f.setAccessible(true);
-            return (byte[]) f.get(apdu);
-        } catch (ReflectiveOperationException e) {
-            throw new IllegalStateException("jCardSim APDU has no 'buffer' field", e);
+            return (byte[]) BUFFER.get(apdu);
+        } catch (IllegalAccessException e) {
+            throw new IllegalStateException("jCardSim APDU 'buffer' not readable", e);
         }
     }
 
@@ -72,7 +98,11 @@ public class SimkitRuntime extends SimulatorRuntime {
                 // jCardSim catches every Throwable thrown by select()/process() (a PowerLoss
                 // included) and answers 6F00; only deselect() errors escape. Either way the
                 // tracker knows whether the power was cut.
-                response = super.transmitCommand(command);
+                Screened screened = screen(command);
+                if (screened.answer() != null) {
+                    return screened.answer();
+                }
+                response = super.transmitCommand(screened.command());
             } catch (PowerLoss e) {
                 response = null;
             } catch (RuntimeException | Error e) {
@@ -93,6 +123,70 @@ public class SimkitRuntime extends SimulatorRuntime {
             tracker.endCommand();
             WriteHook.exit(prev);
         }
+    }
+
+    /**
+     * The transport-level rules applied before jCardSim sees a command (ISO 7816-4 §5.1 and
+     * §11.1.1; simulator.md, "Command APDUs"). Returns the command to hand to jCardSim, or the
+     * answer to give instead ({@link Screened}).
+     */
+    private Screened screen(byte[] command) {
+        CommandShape shape = CommandShape.parse(command);
+        if (shape == null || shape.nc() > CommandShape.JAVA_CARD_MAX) {
+            return Screened.answer(SW_WRONG_LENGTH);
+        }
+        if (Selection.isSelectByName(command)) {
+            Selection.Outcome o = Selection.resolve(applets.keySet(), currentAID, command, shape);
+            return o.command() == null ? Screened.answer(o.answer()) : Screened.forward(o.command());
+        }
+        return Screened.forward(withJavaCardNe(command, shape));
+    }
+
+    /** What {@link #screen} decided: a command for jCardSim, or the answer. */
+    private record Screened(byte[] command, byte[] answer) {
+        static Screened answer(byte[] sw) {
+            return new Screened(null, sw.clone());
+        }
+
+        static Screened forward(byte[] command) {
+            return new Screened(command, null);
+        }
+    }
+
+    /**
+     * An extended Le of 0000 (Ne = 65 536) or 8000..FFFF rewritten to 7FFF: Java Card lengths are
+     * {@code short}, so 32 767 is the most an applet can be told ({@code APDU.setOutgoing}); jCardSim
+     * read the two bytes as a signed short and told the applet 0 (for 0000) or a negative Ne.
+     */
+    private static byte[] withJavaCardNe(byte[] command, CommandShape shape) {
+        if (!shape.extended() || shape.ne() <= CommandShape.JAVA_CARD_MAX) {
+            return command;
+        }
+        byte[] c = command.clone();
+        c[c.length - 2] = 0x7F;
+        c[c.length - 1] = (byte) 0xFF;
+        return c;
+    }
+
+    /**
+     * A short case 4 command with 255 data bytes is 261 bytes, one more than jCardSim's short
+     * APDU buffer, whose copy then threw (answered {@code 6F00}). The Le byte is not part of the
+     * APDU buffer's contents on a card (JCRE §7.1: header and data), so the command is loaded as
+     * case 3 without it and Ne is set afterwards.
+     */
+    @Override
+    protected void resetAPDU(APDU apdu, ApduCase apduCase, byte[] buffer) {
+        if (buffer != null && apduCase == ApduCase.Case4 && buffer.length > shortBufferLength) {
+            int le = buffer[buffer.length - 1] & 0xFF;
+            super.resetAPDU(apdu, ApduCase.Case3, Arrays.copyOf(buffer, buffer.length - 1));
+            try {
+                ((short[]) RAM_VARS.get(apdu))[0] = (short) (le == 0 ? 256 : le);
+            } catch (IllegalAccessException e) {
+                throw new IllegalStateException("jCardSim APDU 'ramVars' not writable", e);
+            }
+            return;
+        }
+        super.resetAPDU(apdu, apduCase, buffer);
     }
 
     /**

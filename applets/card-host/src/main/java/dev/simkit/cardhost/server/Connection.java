@@ -27,20 +27,31 @@ final class Connection {
     private final Runnable shutdown;
     private final InputStream in;
     private final OutputStream out;
-    private final QuickAck quickAck;
+    private final Runnable beforeRead;
 
     Connection(Socket socket, CardHost host, Runnable shutdown) throws IOException {
+        this(new BufferedInputStream(socket.getInputStream(), 1 << 16),
+                new BufferedOutputStream(socket.getOutputStream(), 1 << 16), QuickAck.of(socket)::rearm, host,
+                shutdown);
+    }
+
+    /**
+     * A connection over any pair of streams (the frame fuzzer's entry point).
+     *
+     * @param beforeRead run before each frame is read (re-arms TCP_QUICKACK on a socket)
+     */
+    Connection(InputStream in, OutputStream out, Runnable beforeRead, CardHost host, Runnable shutdown) {
         this.host = host;
         this.shutdown = shutdown;
-        this.in = new BufferedInputStream(socket.getInputStream(), 1 << 16);
-        this.out = new BufferedOutputStream(socket.getOutputStream(), 1 << 16);
-        this.quickAck = QuickAck.of(socket);
+        this.in = in;
+        this.out = out;
+        this.beforeRead = beforeRead;
     }
 
     void run() throws IOException {
         byte[] header = new byte[4];
         while (true) {
-            quickAck.rearm();
+            beforeRead.run();
             int got = in.readNBytes(header, 0, 4);
             if (got == 0) {
                 return; // clean EOF between frames

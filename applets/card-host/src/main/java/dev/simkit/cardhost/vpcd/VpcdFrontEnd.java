@@ -24,15 +24,20 @@ import java.time.Duration;
  *
  * <p>Connection loss (vpcd or pcscd restarting, or not started yet) is normal: the front-end
  * reconnects with exponential backoff between {@code minBackoff} and {@code maxBackoff}, so it
- * never spins. A frame it cannot understand (length 0, an unknown control code, an APDU shorter
- * than 4 bytes) closes the connection — the byte stream can no longer be trusted — and it
- * reconnects.
+ * never spins. Every frame is delimited by its length, so no frame can put the stream out of
+ * step and none closes the connection: a frame that is neither a control code nor an APDU of at
+ * least 4 bytes (length 0, 2 or 3, or one byte that is not 00/01/02/04 — vpcd sends a PC/SC
+ * client's APDU of any length as it is) is answered {@code 6700}, as a card answers a command
+ * it cannot parse, and the next frame is served. Closing instead made pcscd report the card
+ * removed, and it never came back.
  *
  * <p>vpcd writes the length and the data of a frame separately and does not set TCP_NODELAY,
  * so with Linux's delayed ACKs every exchange could stall ~40 ms; TCP_QUICKACK is re-armed
  * before each read and TCP_NODELAY set on our side.
  */
 public final class VpcdFrontEnd implements AutoCloseable {
+    private static final byte[] SW_WRONG_LENGTH = {0x67, 0x00};
+
     private final InetSocketAddress address;
     private final String name;
     private final Card card;
@@ -98,11 +103,10 @@ public final class VpcdFrontEnd implements AutoCloseable {
                 s.connect(new InetSocketAddress(address.getHostString(), address.getPort()), 5000);
                 s.setTcpNoDelay(true);
                 Log.info("vpcd: connected to %s", name);
-                frames = serve(s);
+                QuickAck quickAck = QuickAck.of(s);
+                frames = serve(new BufferedInputStream(s.getInputStream(), 1 << 16), s.getOutputStream(),
+                        quickAck::rearm);
                 Log.info("vpcd: %s closed the connection", name);
-            } catch (MalformedFrame e) {
-                frames = e.framesBefore;
-                Log.warn("vpcd: %s; closing and reconnecting", e.getMessage());
             } catch (IOException e) {
                 if (!closing) {
                     Log.info("vpcd: %s: %s", name, e.getMessage());
@@ -117,15 +121,17 @@ public final class VpcdFrontEnd implements AutoCloseable {
         }
     }
 
-    /** Serves frames until EOF; returns how many were handled. */
-    int serve(Socket s) throws IOException {
-        InputStream in = new BufferedInputStream(s.getInputStream(), 1 << 16);
-        OutputStream out = s.getOutputStream();
-        QuickAck quickAck = QuickAck.of(s);
+    /**
+     * Serves frames from {@code in} until EOF, answering on {@code out}; returns how many were
+     * handled. Throws only for I/O failures and EOF inside a frame (the peer is gone).
+     *
+     * @param beforeRead run before each frame is read (re-arms TCP_QUICKACK on a socket)
+     */
+    int serve(InputStream in, OutputStream out, Runnable beforeRead) throws IOException {
         int frames = 0;
         byte[] head = new byte[2];
         while (!closing) {
-            quickAck.rearm();
+            beforeRead.run();
             int got = in.readNBytes(head, 0, 2);
             if (got == 0) {
                 return frames;
@@ -134,14 +140,11 @@ public final class VpcdFrontEnd implements AutoCloseable {
                 throw new EOFException("EOF inside a frame length");
             }
             int len = ((head[0] & 0xFF) << 8) | (head[1] & 0xFF);
-            if (len == 0) {
-                throw new MalformedFrame("frame of length 0", frames);
-            }
             byte[] body = new byte[len];
             if (in.readNBytes(body, 0, len) < len) {
                 throw new EOFException("EOF inside a frame of " + len + " bytes");
             }
-            byte[] reply = handle(body, frames);
+            byte[] reply = handle(body);
             if (reply != null) {
                 byte[] frame = new byte[2 + reply.length];
                 frame[0] = (byte) (reply.length >> 8);
@@ -156,7 +159,7 @@ public final class VpcdFrontEnd implements AutoCloseable {
     }
 
     /** One frame from vpcd; returns the reply, or null for control codes that get none. */
-    private byte[] handle(byte[] body, int framesBefore) throws MalformedFrame {
+    private byte[] handle(byte[] body) {
         if (body.length == 1) {
             switch (body[0]) {
                 case 0 -> card.powerOff();
@@ -165,13 +168,14 @@ public final class VpcdFrontEnd implements AutoCloseable {
                 case 4 -> {
                     return card.atr();
                 }
-                default -> throw new MalformedFrame(String.format("unknown control code 0x%02X", body[0] & 0xFF),
-                        framesBefore);
+                default -> {
+                    return notAnApdu(body);
+                }
             }
             return null;
         }
         if (body.length < 4) {
-            throw new MalformedFrame("command APDU of " + body.length + " bytes", framesBefore);
+            return notAnApdu(body);
         }
         try {
             return commands.transmit(body);
@@ -183,6 +187,14 @@ public final class VpcdFrontEnd implements AutoCloseable {
         }
     }
 
+    /**
+     * A frame that is neither a control code nor a command APDU (under 4 bytes): vpcd waits for
+     * an answer to it as to any APDU, so it gets one, {@code 6700} (wrong length).
+     */
+    private static byte[] notAnApdu(byte[] body) {
+        Log.info("vpcd: frame of %d byte(s) is neither a control code nor an APDU: answered 6700", body.length);
+        return SW_WRONG_LENGTH.clone();
+    }
 
     private void sleep(long ms) {
         try {
@@ -216,17 +228,6 @@ public final class VpcdFrontEnd implements AutoCloseable {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
-        }
-    }
-
-    /** A frame that breaks the vpcd protocol. */
-    static final class MalformedFrame extends IOException {
-        private static final long serialVersionUID = 1L;
-        final transient int framesBefore;
-
-        MalformedFrame(String message, int framesBefore) {
-            super("malformed vpcd frame: " + message);
-            this.framesBefore = framesBefore;
         }
     }
 }

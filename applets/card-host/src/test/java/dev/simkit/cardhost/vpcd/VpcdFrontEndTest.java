@@ -205,14 +205,27 @@ class VpcdFrontEndTest {
         }
     }
 
+    /**
+     * Frames that are neither a control code nor an APDU (length 0, 2 or 3, or one byte that is
+     * not 00/01/02/04) are answered 6700 on the same connection, and the card keeps its state and
+     * answers the next command: closing made pcscd report "Card removed" for good.
+     */
     @Test
-    void malformedFramesCloseAndReconnect() throws IOException {
-        for (byte[] bad : new byte[][] {{(byte) 9}, {(byte) 0, (byte) 1}, {}}) {
-            try (Peer p = accept()) {
-                p.send(bad);
-                assertTrue(p.closedByPeer(), "connection kept open after " + Hex.of(bad));
+    void malformedFramesAreAnsweredAndTheCardStaysInTheReader() throws IOException {
+        try (Peer p = accept()) {
+            assertArrayEquals(card.atr(), p.call((byte) 4));
+            assertEquals("9000", sw(p.call(select(ECHO_AID))));
+            for (byte[] bad : new byte[][] {{(byte) 9}, {(byte) 0xFF}, {(byte) 3}, {(byte) 0, (byte) 1},
+                    {(byte) 0x80, (byte) 0x01, (byte) 0x00}, {}}) {
+                assertEquals("6700", Hex.of(p.call(bad)), "answer to " + Hex.of(bad));
+                // Same connection, same selection: the echo applet answers at once.
+                assertEquals("01029000", Hex.of(p.call(Hex.parse("80010000020102"))), "after " + Hex.of(bad));
             }
+            assertTrue(card.powered());
+            assertArrayEquals(card.atr(), p.call((byte) 4));
         }
+        // Nothing was closed on our side: the next connection is the front-end reconnecting
+        // only because this peer went away.
         try (Peer p = accept()) {
             assertEquals("9000", sw(p.call(select(ECHO_AID))));
         }
