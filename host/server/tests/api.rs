@@ -148,7 +148,7 @@ on_both_backends!(
     a_downgraded_algorithm_or_bad_admin_id_is_400,
     limit_updates_wait_for_the_ack_and_bind_grants_while_in_flight,
     a_corrupt_record_is_a_500_counted_as_a_db_error_and_nothing_is_debited,
-    resync_never_moves_s_backwards_and_n_equal_to_s_keeps_the_last_grant,
+    resync_refuses_n_at_or_below_s_and_keeps_the_last_grant,
     funds_past_i64_are_refused_and_change_nothing,
     a_database_failure_answers_without_sql_or_driver_text,
     a_limit_update_waits_for_a_debit_pending_at_the_bank,
@@ -871,7 +871,7 @@ fn resync_path(id: &ModuleId) -> String {
     format!("/v1/modules/{}/resync", hex::encode(id))
 }
 
-async fn resync_never_moves_s_backwards_and_n_equal_to_s_keeps_the_last_grant(e: Env) {
+async fn resync_refuses_n_at_or_below_s_and_keeps_the_last_grant(e: Env) {
     let mut c = card(&e.master, ID_A, 0, 0, 3);
     import(&e.app, &c, "acct-a", 500).await;
     // Declined 03 (insufficient funds), applied, its ack accepted: completed through 1.
@@ -898,7 +898,7 @@ async fn resync_never_moves_s_backwards_and_n_equal_to_s_keeps_the_last_grant(e:
     // Backwards: refused, nothing changed.
     let (status, v) = admin(&e.app, "POST", &resync_path(&ID_A), Some(json!({"n": 0}))).await;
     assert_eq!(status, StatusCode::CONFLICT, "{v}");
-    assert_eq!(v["code"], "resync-backwards");
+    assert_eq!(v["code"], "resync-not-forward");
     assert!(v["error"].as_str().unwrap().contains("S is 1"), "{v}");
     assert_eq!(money_and_state(&e.app, &ID_A, "acct-a").await, before);
     // The captured old request is still only a resend of the stored decline: no debit.
@@ -908,10 +908,11 @@ async fn resync_never_moves_s_backwards_and_n_equal_to_s_keeps_the_last_grant(e:
         (StatusCode::OK, decline.as_slice())
     );
     assert_eq!(money_and_state(&e.app, &ID_A, "acct-a").await, before);
-    // n = S: a no-op that keeps the last request and grant, so the honest resend still works.
+    // n = S: refused too; the last request and grant are kept, so the honest resend still works.
     let (status, v) = admin(&e.app, "POST", &resync_path(&ID_A), Some(json!({"n": 1}))).await;
-    assert_eq!(status, StatusCode::OK, "{v}");
-    assert_eq!(v, before["module"]["record"]);
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["code"], "resync-not-forward");
+    assert_eq!(money_and_state(&e.app, &ID_A, "acct-a").await, before);
     let (status, again) = post_bytes(&e.app, "/v1/reload", &request).await;
     assert_eq!(
         (status, again.as_slice()),

@@ -122,13 +122,13 @@ pub enum StoreError {
     /// record"); nothing is stored.
     #[error("registration refused: {0}")]
     RegistrationField(String),
-    /// `POST /v1/modules/{id}/resync` with an `n` below S: S never moves backwards (a request
-    /// the module can no longer apply would be granted and debited again).
+    /// `POST /v1/modules/{id}/resync` with an `n` at or below S: S only moves forward (a lower S
+    /// would grant and debit again a request the module can no longer apply).
     #[error(
-        "resync to n = {n} refused: the server's S is {s}; resync only moves S forward (n > S), \
-         and n = S changes nothing"
+        "resync to n = {n} refused: the server's S is {s}; resync only moves S forward (n > S) and \
+         changed nothing"
     )]
-    ResyncBackwards {
+    ResyncNotForward {
         /// The n asked for.
         n: u32,
         /// S.
@@ -185,7 +185,7 @@ impl StoreError {
             StoreError::NoSuchModule(_) | StoreError::UnknownReload { .. } => 404,
             StoreError::BadInput(_) => 400,
             StoreError::RegistrationField(_) | StoreError::FundsOverflow { .. } => 422,
-            StoreError::ResyncBackwards { .. }
+            StoreError::ResyncNotForward { .. }
             | StoreError::DebitPending { .. }
             | StoreError::AckMismatch { .. } => 409,
             StoreError::AuthorityUnavailable(_) => 503,
@@ -232,7 +232,7 @@ impl StoreError {
             StoreError::AuthorityUnavailable(_) => "authority-unavailable",
             StoreError::BadInput(_) => "bad-input",
             StoreError::RegistrationField(_) => "registration-refused",
-            StoreError::ResyncBackwards { .. } => "resync-backwards",
+            StoreError::ResyncNotForward { .. } => "resync-not-forward",
             StoreError::FundsOverflow { .. } => "funds-overflow",
             StoreError::DebitPending { .. } => "debit-pending",
             StoreError::AckMismatch { .. } => "ack-mismatch",
@@ -1069,28 +1069,27 @@ impl Store {
     }
 
     /// Operator resynchronisation to the module's N (simkit-core's `resynchronise`), forward
-    /// only: `module_n > S` moves S; `module_n = S` changes nothing (the last request and grant
-    /// are kept, so the module's honest resend is still answered); `module_n < S` is refused
-    /// with [`StoreError::ResyncBackwards`] — a lower S would make an already-answered request
-    /// fresh again, granted and debited for a module that can never apply it.
+    /// only: `module_n > S` moves S; `module_n <= S` is refused with
+    /// [`StoreError::ResyncNotForward`] and changes nothing — a lower S would make an
+    /// already-answered request fresh again, granted and debited for a module that can never
+    /// apply it, and at `module_n = S` the refusal keeps the last request and grant, so the
+    /// module's honest resend is still answered.
     ///
     /// A move while a debit is pending at the authority is refused with
     /// [`StoreError::DebitPending`]: the pending request would fall out of the window, and the
     /// debit the bank accepted for it would never become a grant.
     pub fn resync(&self, id: &str, module_n: u32) -> Result<ServerRecord, StoreError> {
         self.operate(id, |_, r| {
-            if module_n < r.s {
-                return Err(StoreError::ResyncBackwards {
+            if module_n <= r.s {
+                return Err(StoreError::ResyncNotForward {
                     n: module_n,
                     s: r.s,
                 });
             }
-            if let Some(n) = debit_pending(r).filter(|_| module_n > r.s) {
+            if let Some(n) = debit_pending(r) {
                 return Err(StoreError::DebitPending { n });
             }
-            if module_n > r.s {
-                server::resynchronise(r, module_n);
-            }
+            server::resynchronise(r, module_n);
             Ok(())
         })
         .map(|(r, ())| r)
