@@ -407,6 +407,9 @@ async fn unblock(
 #[serde(deny_unknown_fields)]
 struct ResyncBody {
     n: u32,
+    /// Drop a request whose debit is pending at the bank (server-api.md, resync).
+    #[serde(default)]
+    abandon_pending: bool,
 }
 
 async fn resync(
@@ -422,7 +425,15 @@ async fn resync(
         Ok(b) => b,
         Err(r) => return *r,
     };
-    match blocking(&state, move |s| s.resync(&id, parsed.n)).await {
+    match blocking(&state, move |s| {
+        if parsed.abandon_pending {
+            s.resync_abandoning_pending(&id, parsed.n)
+        } else {
+            s.resync(&id, parsed.n)
+        }
+    })
+    .await
+    {
         Ok(v) => Json(v).into_response(),
         Err(r) => r,
     }

@@ -358,15 +358,16 @@ async fn a_pending_request_made_stale_by_a_resync_is_not_replayed_as_fraud() {
     let request = e.module.initiate_reload(400).unwrap();
     let (status, location, _) = post(&e.app, &request).await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    // The operator moves S past the pending request.
-    let (status, body) = admin(
-        &e.app,
-        "POST",
-        &format!("/v1/modules/{}/resync", hex::encode(ID)),
-        Some(json!({"n": 6})),
-    )
-    .await;
+    // Moving S past the pending request is refused unless the operator abandons it.
+    let path = format!("/v1/modules/{}/resync", hex::encode(ID));
+    let (status, body) = admin(&e.app, "POST", &path, Some(json!({"n": 6}))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "debit-pending", "{body}");
+    let body = json!({"n": 6, "abandon_pending": true});
+    let (status, body) = admin(&e.app, "POST", &path, Some(body)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["s"], 6, "{body}");
+    assert_eq!(body["pending_request"], Value::Null, "{body}");
     let (status, _, body) = get(&e.app, &location.unwrap()).await;
     assert_eq!(
         (status, code(&body)),

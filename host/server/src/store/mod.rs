@@ -1077,8 +1077,29 @@ impl Store {
     ///
     /// A move while a debit is pending at the authority is refused with
     /// [`StoreError::DebitPending`]: the pending request would fall out of the window, and the
-    /// debit the bank accepted for it would never become a grant.
+    /// debit the bank accepted for it would never become a grant. An operator who has settled
+    /// that debit with the bank uses [`Store::resync_abandoning_pending`].
     pub fn resync(&self, id: &str, module_n: u32) -> Result<ServerRecord, StoreError> {
+        self.resync_with(id, module_n, false)
+    }
+
+    /// [`Store::resync`] that, when it moves S, also drops a request whose debit is pending at
+    /// the authority (`"abandon_pending": true`): the escape for a bank that never settles. The
+    /// signer will never collect that debit; the bank must cancel or reverse it by its key.
+    pub fn resync_abandoning_pending(
+        &self,
+        id: &str,
+        module_n: u32,
+    ) -> Result<ServerRecord, StoreError> {
+        self.resync_with(id, module_n, true)
+    }
+
+    fn resync_with(
+        &self,
+        id: &str,
+        module_n: u32,
+        abandon_pending: bool,
+    ) -> Result<ServerRecord, StoreError> {
         self.operate(id, |_, r| {
             if module_n <= r.s {
                 return Err(StoreError::ResyncNotForward {
@@ -1086,10 +1107,11 @@ impl Store {
                     s: r.s,
                 });
             }
-            if let Some(n) = debit_pending(r) {
+            if let Some(n) = debit_pending(r).filter(|_| !abandon_pending) {
                 return Err(StoreError::DebitPending { n });
             }
             server::resynchronise(r, module_n);
+            r.pending_request = None;
             Ok(())
         })
         .map(|(r, ())| r)
