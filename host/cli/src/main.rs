@@ -38,8 +38,8 @@ enum Command {
     Sw(cmd::sw::Args),
     /// Recognise and decode a command APDU, a response APDU or a credit-module message.
     Decode(cmd::decode::Args),
-    /// Personalise a simulated card and play one full reload round against it, printing every
-    /// message decoded (the README's main job).
+    /// Personalise a card (by default a fresh simulated one) and play one full reload round
+    /// against it with an in-process signer, printing every message decoded.
     Demo(cmd::demo::Args),
     /// Personalise a credit module from a profile file and write its registration record.
     Personalise(cmd::personalise::Args),
@@ -49,7 +49,7 @@ enum Command {
     Backup(cmd::backup::Args),
     /// Run simulated cards that keep their state across commands (prints their URIs).
     Sim(cmd::sim::Args),
-    /// Run the reload grant signer: HTTP API over a SQLite database.
+    /// Run the reload grant signer: HTTP API over a SQLite or PostgreSQL database.
     Serve(cmd::serve::Args),
     /// Tools around the grant signer: load benchmark, crash-consistency test.
     Server(cmd::server::Args),

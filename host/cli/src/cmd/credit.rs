@@ -78,7 +78,7 @@ const EXIT_PENDING: u8 = 75;
 
 #[derive(Debug, clap::Args)]
 struct OfflineArgs {
-    /// Sign grants in this process with the master key in FILE (hex), keeping the signer's
+    /// Sign grants (and limit updates) in this process with the master key in FILE (hex), keeping the signer's
     /// state beside the registration record.
     #[arg(long, value_name = "FILE")]
     offline_master_key: Option<PathBuf>,

@@ -19,7 +19,7 @@ use crate::output::Output;
 /// Arguments of `simkit sim`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// How many identical cards (each with the credit module installed).
+    /// How many identical cards (each with the credit module and the backup store installed).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     cards: u32,
     /// Plain jCardSim semantics: transactions do not roll back (for demonstrating tears).

@@ -51,7 +51,8 @@ pub(crate) struct Args {
     /// Print every step with its timing, not only failures.
     #[arg(long)]
     steps: bool,
-    /// Record the card session of the simkit command after `--` as a script in FILE.
+    /// Record the card session of the simkit command after `--` as a script in FILE (the
+    /// command's card is this command's `--card`).
     #[arg(long, value_name = "FILE", requires = "command")]
     record: Option<PathBuf>,
     /// With --record: the simkit command to run, e.g. `-- credit status`.
