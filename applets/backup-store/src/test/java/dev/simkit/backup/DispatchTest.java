@@ -35,6 +35,19 @@ class DispatchTest {
         new Card("0001000000100F0F");
     }
 
+    /** §4.4 step 2: the class-for-INS check (6D00) comes before the chaining bit (6884). */
+    @Test
+    void wrongClassForTheInstructionBeatsTheChainingBit() {
+        Card c = Card.ready(PARAMS, false);
+        // CLA 10 (ISO, chaining) with a proprietary INS; CLA 90 (proprietary, chaining) with VERIFY.
+        assertEquals(0x6D00, c.swOf(Card.apdu(0x10, 0x30, 0, 0, null, 0)));
+        assertEquals(0x6D00, c.swOf(Card.apdu(0x90, 0x20, 0, 2, new byte[8], -1)));
+        assertEquals(0x6D00, c.swOf(Card.apdu(0x10, 0x99, 0, 0, null, -1)), "unknown INS");
+        // The right class with the chaining bit on a command that does not chain: 6884.
+        assertEquals(0x6884, c.swOf(Card.apdu(0x90, 0x30, 0, 0, null, 0)));
+        assertEquals(0x6884, c.swOf(Card.apdu(0x10, 0x20, 0, 2, new byte[8], -1)));
+    }
+
     @Test
     void checksRunInTheOrderOfSection44() {
         Card c = Card.ready(PARAMS, false);
