@@ -298,23 +298,25 @@ impl Expectation {
                 DataItem::Capture(name, None) => star = Some(Some(name.clone())),
             }
         }
+        // Saturating: a capture length is whatever the script wrote (`{a:18446744073709551615}`),
+        // and a saturated length is larger than any response, so it is refused below.
         let len = |v: &[El]| -> usize {
             v.iter()
                 .map(|e| match e {
                     El::Byte(_) => 1,
                     El::Cap(_, n) => *n,
                 })
-                .sum()
+                .fold(0usize, usize::saturating_add)
         };
         let (pl, ql) = (len(&pre), len(&post));
         match &star {
             None if data.len() != pl => {
                 return Err(format!("expected {pl} data bytes, got {}", data.len()));
             }
-            Some(_) if data.len() < pl + ql => {
+            Some(_) if data.len() < pl.saturating_add(ql) => {
                 return Err(format!(
                     "expected at least {} data bytes, got {}",
-                    pl + ql,
+                    pl.saturating_add(ql),
                     data.len()
                 ));
             }
@@ -440,6 +442,23 @@ mod tests {
         assert_eq!(
             e.match_data(&hx("AABB00"), &vars).unwrap_err(),
             "variable $x is not set"
+        );
+    }
+
+    #[test]
+    fn capture_lengths_past_usize_are_refused_not_overflowed() {
+        // Found by the sw_pattern fuzz target: the sum of the lengths overflowed (a panic in
+        // debug builds, a wrong match in release ones).
+        let vars = Vars::new();
+        let e = exp("{a:18446744073709551615} {b:1} 9000");
+        assert_eq!(
+            e.match_data(&hx("01 02"), &vars).unwrap_err(),
+            format!("expected {} data bytes, got 2", usize::MAX)
+        );
+        let e = exp("{a:18446744073709551615} * {b:1} 9000");
+        assert_eq!(
+            e.match_data(&hx("01 02"), &vars).unwrap_err(),
+            format!("expected at least {} data bytes, got 2", usize::MAX)
         );
     }
 
