@@ -7,7 +7,8 @@
 //!   (spec §4, §5, §7), used to generate the vectors the applet's tests replay;
 //! - [`server`]: the reload server's policy (spec §6) as pure functions the grant signer calls
 //!   inside its database transaction;
-//! - [`commands`]: one APDU constructor per applet command and the personalisation TLVs.
+//! - [`commands`]: one APDU constructor per applet command and the personalisation TLVs;
+//! - [`signer`]: the grant signer as the appliance sees it, one trait for every signer.
 //!
 //! There is exactly one copy of each rule here; the server crate and the CLI call it and must
 //! not re-implement it. Nothing in this module does I/O, and every money computation is done in
@@ -22,6 +23,7 @@ pub mod message;
 pub mod module;
 pub mod registration;
 pub mod server;
+pub mod signer;
 
 /// A module identity: 8 bytes, inside every message (spec §1, §3.1).
 pub type ModuleId = [u8; 8];
