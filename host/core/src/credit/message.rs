@@ -12,7 +12,12 @@ use core::fmt;
 use crate::crypto::mac::{MacKey, verify_profile_tag};
 use crate::crypto::{CryptoError, Profile, TAG_LEN};
 
-use super::{Limits, ModuleId, Tag, array_at, be_i32, be_u32};
+use super::{Limits, ModuleId, Tag};
+
+pub mod layout;
+
+use layout::credit_message;
+pub use layout::{CreditMessage, Field};
 
 /// Message version byte (spec §1).
 pub const VERSION: u8 = 0x01;
@@ -178,52 +183,6 @@ pub enum MessageError {
     DeclinedWithAmount(u32),
 }
 
-/// Checks length, version, type and algorithm id, in that order (spec §3: a message of the
-/// wrong length is rejected before anything else). Returns the profile and module id.
-fn check_frame(bytes: &[u8], t: MessageType) -> Result<(Profile, ModuleId), MessageError> {
-    if bytes.len() != t.wire_len() {
-        return Err(MessageError::WrongLength {
-            msg_type: t,
-            expected: t.wire_len(),
-            got: bytes.len(),
-        });
-    }
-    let byte = |i: usize| bytes.get(i).copied().unwrap_or(0);
-    if byte(OFF_VERSION) != VERSION {
-        return Err(MessageError::UnknownVersion(byte(OFF_VERSION)));
-    }
-    if byte(OFF_TYPE) != t.code() {
-        return Err(match MessageType::from_code(byte(OFF_TYPE)) {
-            Some(_) => MessageError::WrongType {
-                expected: t,
-                got: byte(OFF_TYPE),
-            },
-            None => MessageError::UnknownType(byte(OFF_TYPE)),
-        });
-    }
-    let profile =
-        Profile::from_id(byte(OFF_ALG)).ok_or(MessageError::UnknownAlgorithm(byte(OFF_ALG)))?;
-    Ok((profile, array_at(bytes, OFF_MODULE_ID)))
-}
-
-fn header(t: MessageType, profile: Profile, module_id: &ModuleId) -> [u8; HEADER_LEN] {
-    let mut h = [0u8; HEADER_LEN];
-    h[OFF_VERSION] = VERSION;
-    h[OFF_TYPE] = t.code();
-    h[OFF_ALG] = profile.id();
-    h[OFF_MODULE_ID..HEADER_LEN].copy_from_slice(module_id);
-    h
-}
-
-/// `signed ‖ tag` as one array. `S` must be `L − 8`; the const generics keep every layout a
-/// compile-time fact.
-fn join<const S: usize, const L: usize>(signed: &[u8; S], tag: &Tag) -> [u8; L] {
-    let mut out = [0u8; L];
-    out[..S].copy_from_slice(signed);
-    out[S..].copy_from_slice(tag);
-    out
-}
-
 /// Verifies the tag at the end of raw `bytes` (already known to be the right length) under
 /// `key`. Used by the module, which must check the tag before it looks at the body (spec §4.5).
 pub(crate) fn verify_raw(
@@ -242,87 +201,16 @@ fn hex8(b: &[u8]) -> String {
 
 // ---------------------------------------------------------------------------------------------
 
-/// Reload request, type `01`, 31 bytes, MAC'd with K_req (spec §3.2).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReloadRequest {
-    /// Algorithm id: the module's profile.
-    pub profile: Profile,
-    /// The requesting module.
-    pub module_id: ModuleId,
-    /// N: the module transaction number.
-    pub n: u32,
-    /// R: requested credits.
-    pub requested: u32,
-    /// B: the balance when the request was first built.
-    pub balance: i32,
-    /// MAC_K_req(bytes 0..23).
-    pub tag: Tag,
-}
-
-impl ReloadRequest {
-    /// Length on the wire.
-    pub const LEN: usize = 31;
-    pub(crate) const OFF_N: usize = 11;
-    pub(crate) const OFF_R: usize = 15;
-    pub(crate) const OFF_B: usize = 19;
-    pub(crate) const OFF_TAG: usize = 23;
-
-    /// Builds and MACs a request with K_req. `Err` only for a key of the wrong length.
-    pub fn build(
-        profile: Profile,
-        module_id: ModuleId,
-        n: u32,
-        requested: u32,
-        balance: i32,
-        k_req: &dyn MacKey,
-    ) -> Result<Self, CryptoError> {
-        let mut m = ReloadRequest {
-            profile,
-            module_id,
-            n,
-            requested,
-            balance,
-            tag: [0; TAG_LEN],
-        };
-        m.tag = k_req.profile_tag(profile, &m.signed_bytes())?;
-        Ok(m)
-    }
-
-    /// The bytes the tag covers (0..23).
-    pub fn signed_bytes(&self) -> [u8; Self::OFF_TAG] {
-        let mut b = [0u8; Self::OFF_TAG];
-        b[..HEADER_LEN].copy_from_slice(&header(
-            MessageType::Request,
-            self.profile,
-            &self.module_id,
-        ));
-        b[Self::OFF_N..Self::OFF_R].copy_from_slice(&self.n.to_be_bytes());
-        b[Self::OFF_R..Self::OFF_B].copy_from_slice(&self.requested.to_be_bytes());
-        b[Self::OFF_B..Self::OFF_TAG].copy_from_slice(&self.balance.to_be_bytes());
-        b
-    }
-
-    /// The 31 bytes on the wire.
-    pub fn to_bytes(&self) -> [u8; Self::LEN] {
-        join(&self.signed_bytes(), &self.tag)
-    }
-
-    /// Decodes the structure (length, version, type, algorithm id). Does not check the tag.
-    pub fn parse(bytes: &[u8]) -> Result<Self, MessageError> {
-        let (profile, module_id) = check_frame(bytes, MessageType::Request)?;
-        Ok(ReloadRequest {
-            profile,
-            module_id,
-            n: be_u32(bytes, Self::OFF_N),
-            requested: be_u32(bytes, Self::OFF_R),
-            balance: be_i32(bytes, Self::OFF_B),
-            tag: array_at(bytes, Self::OFF_TAG),
-        })
-    }
-
-    /// Whether the tag verifies under `k_req` (constant time). `Err` only for a bad key length.
-    pub fn verify(&self, k_req: &dyn MacKey) -> Result<bool, CryptoError> {
-        verify_profile_tag(self.profile, k_req, &self.signed_bytes(), &self.tag)
+credit_message! {
+    /// Reload request, type `01`, 31 bytes, MAC'd with K_req (spec §3.2).
+    pub struct ReloadRequest {
+        type: Request, len: 31, key: k_req, tag at: 23;
+        /// N: the module transaction number.
+        n @ 11 as OFF_N: u32,
+        /// R: requested credits.
+        requested @ 15 as OFF_R: u32,
+        /// B: the balance when the request was first built.
+        balance @ 19 as OFF_B: i32,
     }
 }
 
@@ -376,365 +264,81 @@ impl fmt::Display for GrantStatus {
     }
 }
 
-/// Reload grant, type `02`, 37 bytes, MAC'd with K_grant (spec §3.3).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReloadGrant {
-    /// Algorithm id: the module's profile.
-    pub profile: Profile,
-    /// The module the grant is for.
-    pub module_id: ModuleId,
-    /// S′ = N + 1: the module's new transaction number.
-    pub s_next: u32,
-    /// Granted or declined, with the reason.
-    pub status: GrantStatus,
-    /// G: granted credits (0 when declined).
-    pub granted: u32,
-    /// The tag of the request this grant answers.
-    pub request_tag: Tag,
-    /// MAC_K_grant(bytes 0..29).
-    pub tag: Tag,
+credit_message! {
+    /// Reload grant, type `02`, 37 bytes, MAC'd with K_grant (spec §3.3). `build` always
+    /// puts G = 0 in a declined grant and `parse` refuses a declined grant with G ≠ 0, so
+    /// neither can make a malformed grant.
+    pub struct ReloadGrant {
+        type: Grant, len: 37, key: k_grant, tag at: 29,
+            normalize: ReloadGrant::zero_declined, check: ReloadGrant::check_declined;
+        /// S′ = N + 1: the module's new transaction number.
+        s_next @ 11 as OFF_S: u32,
+        /// Granted or declined, with the reason (bytes 15–16).
+        status @ 15 as OFF_STATUS: GrantStatus,
+        /// G: granted credits (0 when declined).
+        granted @ 17 as OFF_G: u32,
+        /// The tag of the request this grant answers.
+        request_tag @ 21 as OFF_REQ_TAG: Tag,
+    }
 }
 
 impl ReloadGrant {
-    /// Length on the wire.
-    pub const LEN: usize = 37;
-    pub(crate) const OFF_S: usize = 11;
-    pub(crate) const OFF_STATUS: usize = 15;
-    pub(crate) const OFF_REASON: usize = 16;
-    pub(crate) const OFF_G: usize = 17;
-    pub(crate) const OFF_REQ_TAG: usize = 21;
-    pub(crate) const OFF_TAG: usize = 29;
+    /// Offset of the reason byte, the second byte of the status field.
+    pub(crate) const OFF_REASON: usize = Self::OFF_STATUS + 1;
 
-    /// Builds and MACs a grant with K_grant. A declined grant always carries G = 0 (the
-    /// `granted` argument is ignored for it), so this cannot build a malformed grant.
-    pub fn build(
-        profile: Profile,
-        module_id: ModuleId,
-        s_next: u32,
-        status: GrantStatus,
-        granted: u32,
-        request_tag: Tag,
-        k_grant: &dyn MacKey,
-    ) -> Result<Self, CryptoError> {
-        let granted = match status {
-            GrantStatus::Granted => granted,
-            GrantStatus::Declined(_) => 0,
-        };
-        let mut m = ReloadGrant {
-            profile,
-            module_id,
-            s_next,
-            status,
-            granted,
-            request_tag,
-            tag: [0; TAG_LEN],
-        };
-        m.tag = k_grant.profile_tag(profile, &m.signed_bytes())?;
-        Ok(m)
-    }
-
-    /// The bytes the tag covers (0..29).
-    pub fn signed_bytes(&self) -> [u8; Self::OFF_TAG] {
-        let mut b = [0u8; Self::OFF_TAG];
-        b[..HEADER_LEN].copy_from_slice(&header(MessageType::Grant, self.profile, &self.module_id));
-        b[Self::OFF_S..Self::OFF_STATUS].copy_from_slice(&self.s_next.to_be_bytes());
-        b[Self::OFF_STATUS] = self.status.status_byte();
-        b[Self::OFF_REASON] = self.status.reason_byte();
-        b[Self::OFF_G..Self::OFF_REQ_TAG].copy_from_slice(&self.granted.to_be_bytes());
-        b[Self::OFF_REQ_TAG..Self::OFF_TAG].copy_from_slice(&self.request_tag);
-        b
-    }
-
-    /// The 37 bytes on the wire.
-    pub fn to_bytes(&self) -> [u8; Self::LEN] {
-        join(&self.signed_bytes(), &self.tag)
-    }
-
-    /// Decodes the structure: length, version, type, algorithm id, then status and reason
-    /// (spec §4.5 step 7: `00 00`, or `01` with a reason `01..05` and G = 0).
-    pub fn parse(bytes: &[u8]) -> Result<Self, MessageError> {
-        let (profile, module_id) = check_frame(bytes, MessageType::Grant)?;
-        let status = GrantStatus::from_bytes(
-            bytes.get(Self::OFF_STATUS).copied().unwrap_or(0xFF),
-            bytes.get(Self::OFF_REASON).copied().unwrap_or(0xFF),
-        )?;
-        let granted = be_u32(bytes, Self::OFF_G);
-        if matches!(status, GrantStatus::Declined(_)) && granted != 0 {
-            return Err(MessageError::DeclinedWithAmount(granted));
+    fn zero_declined(&mut self) {
+        if matches!(self.status, GrantStatus::Declined(_)) {
+            self.granted = 0;
         }
-        Ok(ReloadGrant {
-            profile,
-            module_id,
-            s_next: be_u32(bytes, Self::OFF_S),
-            status,
-            granted,
-            request_tag: array_at(bytes, Self::OFF_REQ_TAG),
-            tag: array_at(bytes, Self::OFF_TAG),
-        })
     }
 
-    /// Whether the tag verifies under `k_grant` (constant time).
-    pub fn verify(&self, k_grant: &dyn MacKey) -> Result<bool, CryptoError> {
-        verify_profile_tag(self.profile, k_grant, &self.signed_bytes(), &self.tag)
+    /// Spec §4.5 step 7: a declined grant carries G = 0.
+    fn check_declined(&self) -> Result<(), MessageError> {
+        if matches!(self.status, GrantStatus::Declined(_)) && self.granted != 0 {
+            return Err(MessageError::DeclinedWithAmount(self.granted));
+        }
+        Ok(())
     }
 }
 
-/// Provisional ack, type `03`, 31 bytes, MAC'd with K_grant (spec §3.4).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProvisionalAck {
-    /// Algorithm id: the module's profile.
-    pub profile: Profile,
-    /// The module the ack is for.
-    pub module_id: ModuleId,
-    /// S′ = N + 1 of the pending request.
-    pub s_next: u32,
-    /// The tag of the pending request.
-    pub request_tag: Tag,
-    /// MAC_K_grant(bytes 0..23).
-    pub tag: Tag,
-}
-
-impl ProvisionalAck {
-    /// Length on the wire.
-    pub const LEN: usize = 31;
-    pub(crate) const OFF_S: usize = 11;
-    pub(crate) const OFF_REQ_TAG: usize = 15;
-    pub(crate) const OFF_TAG: usize = 23;
-
-    /// Builds and MACs a provisional ack with K_grant.
-    pub fn build(
-        profile: Profile,
-        module_id: ModuleId,
-        s_next: u32,
-        request_tag: Tag,
-        k_grant: &dyn MacKey,
-    ) -> Result<Self, CryptoError> {
-        let mut m = ProvisionalAck {
-            profile,
-            module_id,
-            s_next,
-            request_tag,
-            tag: [0; TAG_LEN],
-        };
-        m.tag = k_grant.profile_tag(profile, &m.signed_bytes())?;
-        Ok(m)
-    }
-
-    /// The bytes the tag covers (0..23).
-    pub fn signed_bytes(&self) -> [u8; Self::OFF_TAG] {
-        let mut b = [0u8; Self::OFF_TAG];
-        b[..HEADER_LEN].copy_from_slice(&header(
-            MessageType::ProvisionalAck,
-            self.profile,
-            &self.module_id,
-        ));
-        b[Self::OFF_S..Self::OFF_REQ_TAG].copy_from_slice(&self.s_next.to_be_bytes());
-        b[Self::OFF_REQ_TAG..Self::OFF_TAG].copy_from_slice(&self.request_tag);
-        b
-    }
-
-    /// The 31 bytes on the wire.
-    pub fn to_bytes(&self) -> [u8; Self::LEN] {
-        join(&self.signed_bytes(), &self.tag)
-    }
-
-    /// Decodes the structure (length, version, type, algorithm id).
-    pub fn parse(bytes: &[u8]) -> Result<Self, MessageError> {
-        let (profile, module_id) = check_frame(bytes, MessageType::ProvisionalAck)?;
-        Ok(ProvisionalAck {
-            profile,
-            module_id,
-            s_next: be_u32(bytes, Self::OFF_S),
-            request_tag: array_at(bytes, Self::OFF_REQ_TAG),
-            tag: array_at(bytes, Self::OFF_TAG),
-        })
-    }
-
-    /// Whether the tag verifies under `k_grant` (constant time).
-    pub fn verify(&self, k_grant: &dyn MacKey) -> Result<bool, CryptoError> {
-        verify_profile_tag(self.profile, k_grant, &self.signed_bytes(), &self.tag)
+credit_message! {
+    /// Provisional ack, type `03`, 31 bytes, MAC'd with K_grant (spec §3.4).
+    pub struct ProvisionalAck {
+        type: ProvisionalAck, len: 31, key: k_grant, tag at: 23;
+        /// S′ = N + 1 of the pending request.
+        s_next @ 11 as OFF_S: u32,
+        /// The tag of the pending request.
+        request_tag @ 15 as OFF_REQ_TAG: Tag,
     }
 }
 
-/// Completion ack, type `04`, 40 bytes, MAC'd with K_req (spec §3.5).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CompletionAck {
-    /// Algorithm id: the module's profile.
-    pub profile: Profile,
-    /// The acknowledging module.
-    pub module_id: ModuleId,
-    /// N′: the module transaction number after applying the grant (= S′).
-    pub n_next: u32,
-    /// Whether the applied grant was a grant (`false`) or a decline (`true`): the status byte
-    /// copied from the grant. The reason is not copied (spec §3.5).
-    pub declined: bool,
-    /// G credited (0 for a decline).
-    pub granted: u32,
-    /// Balance right after applying.
-    pub balance: i32,
-    /// The tag of the grant applied.
-    pub grant_tag: Tag,
-    /// MAC_K_req(bytes 0..32).
-    pub tag: Tag,
-}
-
-impl CompletionAck {
-    /// Length on the wire.
-    pub const LEN: usize = 40;
-    pub(crate) const OFF_N: usize = 11;
-    pub(crate) const OFF_STATUS: usize = 15;
-    pub(crate) const OFF_G: usize = 16;
-    pub(crate) const OFF_B: usize = 20;
-    pub(crate) const OFF_GRANT_TAG: usize = 24;
-    pub(crate) const OFF_TAG: usize = 32;
-
-    /// Builds and MACs a completion ack with K_req.
-    #[allow(clippy::too_many_arguments)] // one argument per field of the spec's table
-    pub fn build(
-        profile: Profile,
-        module_id: ModuleId,
-        n_next: u32,
-        declined: bool,
-        granted: u32,
-        balance: i32,
-        grant_tag: Tag,
-        k_req: &dyn MacKey,
-    ) -> Result<Self, CryptoError> {
-        let mut m = CompletionAck {
-            profile,
-            module_id,
-            n_next,
-            declined,
-            granted,
-            balance,
-            grant_tag,
-            tag: [0; TAG_LEN],
-        };
-        m.tag = k_req.profile_tag(profile, &m.signed_bytes())?;
-        Ok(m)
-    }
-
-    /// The bytes the tag covers (0..32).
-    pub fn signed_bytes(&self) -> [u8; Self::OFF_TAG] {
-        let mut b = [0u8; Self::OFF_TAG];
-        b[..HEADER_LEN].copy_from_slice(&header(
-            MessageType::CompletionAck,
-            self.profile,
-            &self.module_id,
-        ));
-        b[Self::OFF_N..Self::OFF_STATUS].copy_from_slice(&self.n_next.to_be_bytes());
-        b[Self::OFF_STATUS] = u8::from(self.declined);
-        b[Self::OFF_G..Self::OFF_B].copy_from_slice(&self.granted.to_be_bytes());
-        b[Self::OFF_B..Self::OFF_GRANT_TAG].copy_from_slice(&self.balance.to_be_bytes());
-        b[Self::OFF_GRANT_TAG..Self::OFF_TAG].copy_from_slice(&self.grant_tag);
-        b
-    }
-
-    /// The 40 bytes on the wire.
-    pub fn to_bytes(&self) -> [u8; Self::LEN] {
-        join(&self.signed_bytes(), &self.tag)
-    }
-
-    /// Decodes the structure (length, version, type, algorithm id, status byte `00`/`01`).
-    pub fn parse(bytes: &[u8]) -> Result<Self, MessageError> {
-        let (profile, module_id) = check_frame(bytes, MessageType::CompletionAck)?;
-        let declined = match bytes.get(Self::OFF_STATUS).copied().unwrap_or(0xFF) {
-            0x00 => false,
-            0x01 => true,
-            other => return Err(MessageError::BadStatus(other)),
-        };
-        Ok(CompletionAck {
-            profile,
-            module_id,
-            n_next: be_u32(bytes, Self::OFF_N),
-            declined,
-            granted: be_u32(bytes, Self::OFF_G),
-            balance: be_i32(bytes, Self::OFF_B),
-            grant_tag: array_at(bytes, Self::OFF_GRANT_TAG),
-            tag: array_at(bytes, Self::OFF_TAG),
-        })
-    }
-
-    /// Whether the tag verifies under `k_req` (constant time).
-    pub fn verify(&self, k_req: &dyn MacKey) -> Result<bool, CryptoError> {
-        verify_profile_tag(self.profile, k_req, &self.signed_bytes(), &self.tag)
+credit_message! {
+    /// Completion ack, type `04`, 40 bytes, MAC'd with K_req (spec §3.5).
+    pub struct CompletionAck {
+        type: CompletionAck, len: 40, key: k_req, tag at: 32;
+        /// N′: the module transaction number after applying the grant (= S′).
+        n_next @ 11 as OFF_N: u32,
+        /// Whether the applied grant was a grant (`false`) or a decline (`true`): the status
+        /// byte copied from the grant. The reason is not copied (spec §3.5).
+        declined @ 15 as OFF_STATUS: bool,
+        /// G credited (0 for a decline).
+        granted @ 16 as OFF_G: u32,
+        /// Balance right after applying.
+        balance @ 20 as OFF_B: i32,
+        /// The tag of the grant applied.
+        grant_tag @ 24 as OFF_GRANT_TAG: Tag,
     }
 }
 
-/// Limit update, type `05`, 39 bytes, MAC'd with K_grant (spec §3.6).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LimitUpdate {
-    /// Algorithm id: the module's profile.
-    pub profile: Profile,
-    /// The module the update is for.
-    pub module_id: ModuleId,
-    /// Sequence, strictly greater than the module's limit sequence.
-    pub sequence: u32,
-    /// The new limits, as carried (validity is checked by the module after the tag).
-    pub limits: Limits,
-    /// MAC_K_grant(bytes 0..31).
-    pub tag: Tag,
-}
-
-impl LimitUpdate {
-    /// Length on the wire.
-    pub const LEN: usize = 39;
-    pub(crate) const OFF_SEQ: usize = 11;
-    pub(crate) const OFF_LIMITS: usize = 15;
-    pub(crate) const OFF_TAG: usize = 31;
-
-    /// Builds and MACs a limit update with K_grant.
-    pub fn build(
-        profile: Profile,
-        module_id: ModuleId,
-        sequence: u32,
-        limits: Limits,
-        k_grant: &dyn MacKey,
-    ) -> Result<Self, CryptoError> {
-        let mut m = LimitUpdate {
-            profile,
-            module_id,
-            sequence,
-            limits,
-            tag: [0; TAG_LEN],
-        };
-        m.tag = k_grant.profile_tag(profile, &m.signed_bytes())?;
-        Ok(m)
-    }
-
-    /// The bytes the tag covers (0..31).
-    pub fn signed_bytes(&self) -> [u8; Self::OFF_TAG] {
-        let mut b = [0u8; Self::OFF_TAG];
-        b[..HEADER_LEN].copy_from_slice(&header(
-            MessageType::LimitUpdate,
-            self.profile,
-            &self.module_id,
-        ));
-        b[Self::OFF_SEQ..Self::OFF_LIMITS].copy_from_slice(&self.sequence.to_be_bytes());
-        b[Self::OFF_LIMITS..Self::OFF_TAG].copy_from_slice(&self.limits.to_bytes());
-        b
-    }
-
-    /// The 39 bytes on the wire.
-    pub fn to_bytes(&self) -> [u8; Self::LEN] {
-        join(&self.signed_bytes(), &self.tag)
-    }
-
-    /// Decodes the structure (length, version, type, algorithm id). Limits are not validated.
-    pub fn parse(bytes: &[u8]) -> Result<Self, MessageError> {
-        let (profile, module_id) = check_frame(bytes, MessageType::LimitUpdate)?;
-        Ok(LimitUpdate {
-            profile,
-            module_id,
-            sequence: be_u32(bytes, Self::OFF_SEQ),
-            limits: Limits::from_bytes(&array_at(bytes, Self::OFF_LIMITS)),
-            tag: array_at(bytes, Self::OFF_TAG),
-        })
-    }
-
-    /// Whether the tag verifies under `k_grant` (constant time).
-    pub fn verify(&self, k_grant: &dyn MacKey) -> Result<bool, CryptoError> {
-        verify_profile_tag(self.profile, k_grant, &self.signed_bytes(), &self.tag)
+credit_message! {
+    /// Limit update, type `05`, 39 bytes, MAC'd with K_grant (spec §3.6). Limits are carried
+    /// as is; the module validates them after the tag.
+    pub struct LimitUpdate {
+        type: LimitUpdate, len: 39, key: k_grant, tag at: 31;
+        /// Sequence, strictly greater than the module's limit sequence.
+        sequence @ 11 as OFF_SEQ: u32,
+        /// The new limits, as carried (validity is checked by the module after the tag).
+        limits @ 15 as OFF_LIMITS: Limits,
     }
 }
 
@@ -815,22 +419,22 @@ impl Message {
     /// The bytes on the wire.
     pub fn to_bytes(&self) -> Vec<u8> {
         match self {
-            Message::Request(m) => m.to_bytes().to_vec(),
-            Message::Grant(m) => m.to_bytes().to_vec(),
-            Message::ProvisionalAck(m) => m.to_bytes().to_vec(),
-            Message::CompletionAck(m) => m.to_bytes().to_vec(),
-            Message::LimitUpdate(m) => m.to_bytes().to_vec(),
+            Message::Request(m) => m.encode(),
+            Message::Grant(m) => m.encode(),
+            Message::ProvisionalAck(m) => m.encode(),
+            Message::CompletionAck(m) => m.encode(),
+            Message::LimitUpdate(m) => m.encode(),
         }
     }
 
     /// Verifies the tag with the key of the message's [`KeyRole`], taken from `keys`.
     pub fn verify(&self, keys: &crate::crypto::ModuleKeys) -> Result<bool, CryptoError> {
         match self {
-            Message::Request(m) => m.verify(&keys.request),
-            Message::Grant(m) => m.verify(&keys.grant),
-            Message::ProvisionalAck(m) => m.verify(&keys.grant),
-            Message::CompletionAck(m) => m.verify(&keys.request),
-            Message::LimitUpdate(m) => m.verify(&keys.grant),
+            Message::Request(m) => m.verify_with(keys),
+            Message::Grant(m) => m.verify_with(keys),
+            Message::ProvisionalAck(m) => m.verify_with(keys),
+            Message::CompletionAck(m) => m.verify_with(keys),
+            Message::LimitUpdate(m) => m.verify_with(keys),
         }
     }
 
