@@ -5,8 +5,10 @@
 //! a pairing passcode and a reprovisioning passcode, committed atomically as numbered generations.
 //! This module owns everything the host needs to drive it that is a pure function of its inputs:
 //! - [`manifest`]: categories, record names, the manifest entry encoding, SHA-256 digests;
-//! - [`diff`]: the incremental plan (send / delete / unchanged) and the erased-or-corrupted check
-//!   that triggers reprovisioning;
+//! - [`diff`]: the incremental plan (send / delete / unchanged) and the record-by-record compare
+//!   with the card's last backup;
+//! - [`damage`]: which compared records are damage, by category (the policy `backup verify`
+//!   ships);
 //! - [`plan`]: how a record's bytes are cut into extended or chained APDUs;
 //! - [`commands`]: INS / P1 / P2 / SW constants, one constructor per command, response parsers.
 //!
@@ -14,6 +16,7 @@
 //! hashes files, the card-access layer sends the commands.
 
 pub mod commands;
+pub mod damage;
 pub mod diff;
 pub mod manifest;
 pub mod plan;

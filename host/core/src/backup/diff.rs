@@ -9,6 +9,7 @@
 use std::cmp::Ordering;
 
 use super::BackupError;
+use super::damage::Verdict;
 use super::manifest::{Category, Manifest, ManifestEntry, RecordDigest, RecordId, RecordName};
 
 /// One record of the local tree, as the host found it: category folder, file name, length and
@@ -182,7 +183,7 @@ pub enum RecordState {
     /// On the card, missing locally: erased on the device.
     Erased,
     /// Same id on both sides, different length or digest: corrupted on the device, or changed
-    /// since the last backup (the card cannot tell which; see [`VerifyReport::is_damaged`]).
+    /// since the last backup (the card cannot tell which; [`Verdict`] decides by category).
     Corrupted,
     /// Local only: created since the last backup. Not damage.
     Added,
@@ -205,20 +206,24 @@ pub struct VerifyReport {
 }
 
 impl VerifyReport {
-    /// True when any record is [`RecordState::Erased`] or [`RecordState::Corrupted`]: the local
-    /// data no longer holds what was backed up, so the device should be reprovisioned from the
-    /// card (for records that change in normal use, such as user data, the caller may choose to
-    /// look at [`VerifyReport::damaged`] per category instead).
+    /// True when any record is damage under the strict [`Verdict`] policy: erased, or differing
+    /// from the backup in any category. `backup verify --strict` uses the same rule; without
+    /// `--strict` it asks [`Verdict::is_damage`] per category instead.
     #[must_use]
     pub fn is_damaged(&self) -> bool {
         self.damaged().next().is_some()
     }
 
-    /// The erased and corrupted records.
+    /// The records that are damage under the strict [`Verdict`] policy (erased or corrupted).
     pub fn damaged(&self) -> impl Iterator<Item = &RecordVerdict> {
+        self.damaged_under(true)
+    }
+
+    /// The records that are damage under [`Verdict::is_damage`] with `strict`.
+    pub fn damaged_under(&self, strict: bool) -> impl Iterator<Item = &RecordVerdict> {
         self.records
             .iter()
-            .filter(|r| matches!(r.state, RecordState::Erased | RecordState::Corrupted))
+            .filter(move |r| Verdict::of_record(r).is_damage(strict))
     }
 
     /// Number of records in `state`.
@@ -355,6 +360,19 @@ mod tests {
         assert_eq!(report.count(RecordState::Added), 1);
         let only_added = verify(&[local(Category::Other, "new", b"4")], &Manifest::new()).unwrap();
         assert!(!only_added.is_damaged());
+    }
+
+    #[test]
+    fn changed_user_data_is_damage_only_when_strict() {
+        let card = local_manifest(&[local(Category::UserData, "notes", b"1")]).unwrap();
+        let report = verify(&[local(Category::UserData, "notes", b"2")], &card).unwrap();
+        assert_eq!(report.records[0].state, RecordState::Corrupted);
+        assert!(report.is_damaged());
+        assert_eq!(report.damaged_under(true).count(), 1);
+        assert_eq!(report.damaged_under(false).count(), 0);
+        let keys = local_manifest(&[local(Category::Keys, "k", b"1")]).unwrap();
+        let report = verify(&[local(Category::Keys, "k", b"2")], &keys).unwrap();
+        assert_eq!(report.damaged_under(false).count(), 1);
     }
 
     #[test]
