@@ -7,8 +7,6 @@
 use std::io;
 
 use simkit_core::apdu::ApduError;
-use simkit_core::credit::message::MessageError;
-use simkit_core::credit::module::StatusError;
 use simkit_core::status::Sw;
 use thiserror::Error;
 
@@ -78,16 +76,6 @@ pub enum CardError {
         got: usize,
     },
 
-    /// A response of the right length that the core codecs reject.
-    #[error("{command}: malformed response: {source}")]
-    MalformedResponse {
-        /// The command's name.
-        command: &'static str,
-        /// What the codec found.
-        #[source]
-        source: ResponseFormatError,
-    },
-
     /// A `--card` string that is not a card URI.
     #[error("invalid card URI {uri:?}: {reason}")]
     InvalidUri {
@@ -106,18 +94,6 @@ pub enum CardError {
     /// reader, no card, sharing violation, not a simkit simulator, …).
     #[error(transparent)]
     Pcsc(#[from] PcscError),
-}
-
-/// Which core codec rejected a response, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum ResponseFormatError {
-    /// A credit-module message (request, completion ack).
-    #[error(transparent)]
-    Message(#[from] MessageError),
-    /// A GET STATUS or GET FRAUD LOG response.
-    #[error(transparent)]
-    Status(#[from] StatusError),
 }
 
 impl From<HostProtocolError> for CardError {

@@ -377,7 +377,10 @@ impl JcardsimCard {
             return Err(broken_connection());
         }
         let r = self.conn.request(op, self.index, payload);
-        if matches!(r, Err(CardError::Transport(_) | CardError::Jcardsim(JcardsimError::HostProtocol(_)))) {
+        if matches!(
+            r,
+            Err(CardError::Transport(_) | CardError::Jcardsim(JcardsimError::HostProtocol(_)))
+        ) {
             self.broken = true;
         }
         r
@@ -420,7 +423,10 @@ impl JcardsimCard {
                 }
             }
             match self.conn.receive() {
-                Err(e @ (CardError::Transport(_) | CardError::Jcardsim(JcardsimError::HostProtocol(_)))) => {
+                Err(
+                    e @ (CardError::Transport(_)
+                    | CardError::Jcardsim(JcardsimError::HostProtocol(_))),
+                ) => {
                     self.broken = true;
                     return Err(e);
                 }

@@ -61,7 +61,7 @@ pub mod transport;
 pub mod uri;
 
 pub use channel::{Channel, Exchange, ExchangeKind, RecordedExchange, TraceRecorder};
-pub use error::{CardError, ResponseFormatError};
+pub use error::CardError;
 pub use jcardsim::{
     AppletSpec, CardHostConfig, CardHostProcess, CardSpec, HostProtocolError, JcardsimCard,
     JcardsimError, StartupFailure,

@@ -14,9 +14,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use super::error::{HostProtocolError, JcardsimError, StartupFailure};
 use super::protocol::{CardInfo, Connection, Op, parse_card_list};
 use super::{CardHostConfig, JcardsimCard, StderrMode, locate_jar};
-use super::error::{HostProtocolError, JcardsimError, StartupFailure};
 use crate::error::CardError;
 
 /// How much of the host's stderr is kept for error messages.
