@@ -14,8 +14,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use simkit_card::credit::CreditClient;
-use simkit_card::{AppletSpec, Card, CardError, CardHostConfig, CardSpec, Channel, JcardsimCard};
+use simkit_card::credit::{CreditClient, CreditClientError};
+use simkit_card::{AppletSpec, Card, CardHostConfig, CardSpec, Channel, JcardsimCard};
 use simkit_core::apdu::{Command, LengthEncoding};
 use simkit_core::credit::Limits;
 use simkit_core::credit::commands::{APPLET_AID, InitialCounters, PersonalisationData};
@@ -71,7 +71,7 @@ fn echo(c: &mut Criterion) {
 const PIPELINE_BATCH: usize = 64;
 
 /// A locked aes-cmac module with a balance large enough for any number of 1-credit debits.
-fn personalise<C: Card>(client: &mut CreditClient<'_, C>) -> Result<(), CardError> {
+fn personalise<C: Card>(client: &mut CreditClient<'_, C>) -> Result<(), CreditClientError> {
     let id = [0x42; 8];
     let keys = ModuleKeys {
         request: SecretKey::new(&[0x11; 16]),

@@ -17,8 +17,12 @@ use simkit_core::credit::module::{FRAUD_LOG_LEN, FraudEntry, SERVER_ADDRESS_MAX,
 use simkit_core::status::Sw;
 
 use crate::channel::Channel;
-use crate::error::{CardError, ResponseFormatError};
+use crate::error::CardError;
 use crate::transport::Card;
+
+mod error;
+
+pub use error::{CreditClientError, ResponseFormatError};
 
 /// What APPLY GRANT came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,8 +67,8 @@ impl<'c, C: Card> CreditClient<'c, C> {
         self.channel
     }
 
-    fn send(&mut self, cmd: &Command) -> Result<Vec<u8>, CardError> {
-        self.channel.transmit_ok(name(cmd.ins), cmd)
+    fn send(&mut self, cmd: &Command) -> Result<Vec<u8>, CreditClientError> {
+        Ok(self.channel.transmit_ok(name(cmd.ins), cmd)?)
     }
 
     /// Sends `cmd` and requires exactly `len` response bytes (`len_text` for the error).
@@ -73,7 +77,7 @@ impl<'c, C: Card> CreditClient<'c, C> {
         cmd: &Command,
         len: usize,
         len_text: &'static str,
-    ) -> Result<Vec<u8>, CardError> {
+    ) -> Result<Vec<u8>, CreditClientError> {
         let data = self.send(cmd)?;
         if data.len() == len {
             Ok(data)
@@ -82,11 +86,12 @@ impl<'c, C: Card> CreditClient<'c, C> {
                 command: name(cmd.ins),
                 expected: len_text,
                 got: data.len(),
-            })
+            }
+            .into())
         }
     }
 
-    fn send_empty(&mut self, cmd: &Command) -> Result<(), CardError> {
+    fn send_empty(&mut self, cmd: &Command) -> Result<(), CreditClientError> {
         self.send_exact(cmd, 0, "0").map(drop)
     }
 
@@ -94,16 +99,16 @@ impl<'c, C: Card> CreditClient<'c, C> {
     ///
     /// # Errors
     /// [`CardError::Status`] (`6A82`/`6999` when the applet is not installed), transport errors.
-    pub fn select(&mut self) -> Result<(), CardError> {
+    pub fn select(&mut self) -> Result<(), CreditClientError> {
         self.send_empty(&commands::select())
     }
 
     /// §4.2 GET STATUS: lifecycle, identity, balance, N, limits, flags, fraud counters.
     ///
     /// # Errors
-    /// [`CardError::UnexpectedResponse`] unless 49 bytes, [`CardError::MalformedResponse`],
+    /// [`CardError::UnexpectedResponse`] unless 49 bytes, [`CreditClientError::Malformed`],
     /// [`CardError::Status`], transport errors.
-    pub fn status(&mut self) -> Result<Status, CardError> {
+    pub fn status(&mut self) -> Result<Status, CreditClientError> {
         let cmd = commands::get_status();
         let data = self.send_exact(&cmd, Status::LEN, "49")?;
         Status::parse(&data).map_err(|e| malformed(&cmd, e))
@@ -114,7 +119,7 @@ impl<'c, C: Card> CreditClient<'c, C> {
     /// # Errors
     /// [`CardError::UnexpectedResponse`] above 64 bytes, [`CardError::Status`], transport
     /// errors.
-    pub fn server_address(&mut self) -> Result<Vec<u8>, CardError> {
+    pub fn server_address(&mut self) -> Result<Vec<u8>, CreditClientError> {
         let cmd = commands::get_server_address();
         let data = self.send(&cmd)?;
         if data.len() > SERVER_ADDRESS_MAX {
@@ -122,7 +127,8 @@ impl<'c, C: Card> CreditClient<'c, C> {
                 command: name(cmd.ins),
                 expected: "0..=64",
                 got: data.len(),
-            });
+            }
+            .into());
         }
         Ok(data)
     }
@@ -134,8 +140,8 @@ impl<'c, C: Card> CreditClient<'c, C> {
     /// # Errors
     /// [`CardError::Status`] (`9C01` out of range, `9C02` another amount pending, `9C0C`
     /// counter exhausted, …), [`CardError::UnexpectedResponse`] unless 31 bytes,
-    /// [`CardError::MalformedResponse`], transport errors.
-    pub fn initiate_reload(&mut self, requested: u32) -> Result<ReloadRequest, CardError> {
+    /// [`CreditClientError::Malformed`], transport errors.
+    pub fn initiate_reload(&mut self, requested: u32) -> Result<ReloadRequest, CreditClientError> {
         let cmd = commands::initiate_reload(requested);
         let data = self.send_exact(&cmd, ReloadRequest::LEN, "31")?;
         ReloadRequest::parse(&data).map_err(|e| malformed(&cmd, e))
@@ -151,19 +157,19 @@ impl<'c, C: Card> CreditClient<'c, C> {
     /// # Errors
     /// [`CardError::Status`] for every other refusal (`6982` bad tag, `9C05` out of window,
     /// `9C06` beyond limits, …), and for `9C04` when the stored ack is not for this grant;
-    /// [`CardError::UnexpectedResponse`] unless 40 bytes; [`CardError::MalformedResponse`];
+    /// [`CardError::UnexpectedResponse`] unless 40 bytes; [`CreditClientError::Malformed`];
     /// transport errors.
-    pub fn apply_grant(&mut self, grant: &[u8]) -> Result<ApplyOutcome, CardError> {
+    pub fn apply_grant(&mut self, grant: &[u8]) -> Result<ApplyOutcome, CreditClientError> {
         let cmd = commands::apply_grant(grant);
         match self.send_exact(&cmd, CompletionAck::LEN, "40") {
             Ok(data) => {
                 let ack = CompletionAck::parse(&data).map_err(|e| malformed(&cmd, e))?;
                 Ok(ApplyOutcome::Applied(ack))
             }
-            Err(CardError::Status {
+            Err(CreditClientError::Card(CardError::Status {
                 sw: Sw::GrantAlreadyApplied,
                 command,
-            }) => {
+            })) => {
                 let ack = self.last_completion()?;
                 // The module answers 9C04 only for the grant whose tag it stored with the ack.
                 let grant_tag = grant.get(ReloadGrant::LEN - 8..ReloadGrant::LEN);
@@ -173,7 +179,8 @@ impl<'c, C: Card> CreditClient<'c, C> {
                     Err(CardError::Status {
                         sw: Sw::GrantAlreadyApplied,
                         command,
-                    })
+                    }
+                    .into())
                 }
             }
             Err(e) => Err(e),
@@ -186,7 +193,7 @@ impl<'c, C: Card> CreditClient<'c, C> {
     /// # Errors
     /// [`CardError::Status`] (`6982`, `9C03`, `9C05`, `9C0A`, …), [`CardError::UnexpectedResponse`]
     /// if data comes back, transport errors.
-    pub fn apply_provisional_ack(&mut self, ack: &[u8]) -> Result<(), CardError> {
+    pub fn apply_provisional_ack(&mut self, ack: &[u8]) -> Result<(), CreditClientError> {
         self.send_empty(&commands::apply_provisional_ack(ack))
     }
 
@@ -194,8 +201,8 @@ impl<'c, C: Card> CreditClient<'c, C> {
     ///
     /// # Errors
     /// [`CardError::Status`] (`6A88` when there is none), [`CardError::UnexpectedResponse`]
-    /// unless 40 bytes, [`CardError::MalformedResponse`], transport errors.
-    pub fn last_completion(&mut self) -> Result<CompletionAck, CardError> {
+    /// unless 40 bytes, [`CreditClientError::Malformed`], transport errors.
+    pub fn last_completion(&mut self) -> Result<CompletionAck, CreditClientError> {
         let cmd = commands::get_last_completion();
         let data = self.send_exact(&cmd, CompletionAck::LEN, "40")?;
         CompletionAck::parse(&data).map_err(|e| malformed(&cmd, e))
@@ -206,7 +213,7 @@ impl<'c, C: Card> CreditClient<'c, C> {
     /// # Errors
     /// [`CardError::Status`] (`9C07` insufficient balance, `6A80` amount out of range),
     /// [`CardError::UnexpectedResponse`] unless 4 bytes, transport errors.
-    pub fn debit(&mut self, amount: u32) -> Result<i32, CardError> {
+    pub fn debit(&mut self, amount: u32) -> Result<i32, CreditClientError> {
         let data = self.send_exact(&commands::debit(amount), 4, "4")?;
         let bytes: [u8; 4] =
             data.as_slice()
@@ -224,7 +231,7 @@ impl<'c, C: Card> CreditClient<'c, C> {
     /// # Errors
     /// [`CardError::Status`] (`6982`, `9C09` replayed, `9C0B` invalid limits, …),
     /// [`CardError::UnexpectedResponse`] if data comes back, transport errors.
-    pub fn apply_limit_update(&mut self, update: &[u8]) -> Result<(), CardError> {
+    pub fn apply_limit_update(&mut self, update: &[u8]) -> Result<(), CreditClientError> {
         self.send_empty(&commands::apply_limit_update(update))
     }
 
@@ -232,9 +239,9 @@ impl<'c, C: Card> CreditClient<'c, C> {
     ///
     /// # Errors
     /// [`CardError::UnexpectedResponse`] unless `1 + 9 × count` bytes with count ≤ 8,
-    /// [`CardError::MalformedResponse`] for an unknown kind, [`CardError::Status`], transport
+    /// [`CreditClientError::Malformed`] for an unknown kind, [`CardError::Status`], transport
     /// errors.
-    pub fn fraud_log(&mut self) -> Result<Vec<FraudEntry>, CardError> {
+    pub fn fraud_log(&mut self) -> Result<Vec<FraudEntry>, CreditClientError> {
         let cmd = commands::get_fraud_log();
         let data = self.send(&cmd)?;
         let count = data.first().map_or(0, |&c| usize::from(c));
@@ -243,7 +250,8 @@ impl<'c, C: Card> CreditClient<'c, C> {
                 command: name(cmd.ins),
                 expected: "1 + 9 × count (count ≤ 8)",
                 got: data.len(),
-            });
+            }
+            .into());
         }
         FraudEntry::parse_log(&data).map_err(|e| malformed(&cmd, e))
     }
@@ -255,7 +263,7 @@ impl<'c, C: Card> CreditClient<'c, C> {
     /// [`CardError::Status`] (`6985` after LOCK or keys before the profile, `6A80` bad TLV,
     /// `9C0B` invalid limits or balance), [`CardError::UnexpectedResponse`] if data comes
     /// back, transport errors.
-    pub fn personalise(&mut self, data: &PersonalisationData) -> Result<(), CardError> {
+    pub fn personalise(&mut self, data: &PersonalisationData) -> Result<(), CreditClientError> {
         self.send_empty(&commands::personalise(data))
     }
 
@@ -264,13 +272,13 @@ impl<'c, C: Card> CreditClient<'c, C> {
     /// # Errors
     /// [`CardError::Status`] (`9C0D` personalisation incomplete, `6985` already locked),
     /// [`CardError::UnexpectedResponse`] if data comes back, transport errors.
-    pub fn lock(&mut self) -> Result<(), CardError> {
+    pub fn lock(&mut self) -> Result<(), CreditClientError> {
         self.send_empty(&commands::lock())
     }
 }
 
-fn malformed(cmd: &Command, e: impl Into<ResponseFormatError>) -> CardError {
-    CardError::MalformedResponse {
+fn malformed(cmd: &Command, e: impl Into<ResponseFormatError>) -> CreditClientError {
+    CreditClientError::Malformed {
         command: name(cmd.ins),
         source: e.into(),
     }
@@ -355,11 +363,11 @@ mod tests {
         assert!(
             matches!(
                 e,
-                CardError::UnexpectedResponse {
+                CreditClientError::Card(CardError::UnexpectedResponse {
                     command: "INITIATE RELOAD",
                     expected: "31",
                     got: 30
-                }
+                })
             ),
             "{e}"
         );
@@ -454,12 +462,12 @@ mod tests {
         assert_eq!(entries[0].carried, 9);
         assert!(matches!(
             c.fraud_log().unwrap_err(),
-            CardError::UnexpectedResponse { got: 10, .. }
+            CreditClientError::Card(CardError::UnexpectedResponse { got: 10, .. })
         ));
         assert_eq!(c.server_address().unwrap(), b"https://r");
         assert!(matches!(
             c.server_address().unwrap_err(),
-            CardError::UnexpectedResponse { got: 65, .. }
+            CreditClientError::Card(CardError::UnexpectedResponse { got: 65, .. })
         ));
         ch.card().finish().unwrap();
     }

@@ -5,18 +5,14 @@
 //! [`CardError::CardHost`], which holds the card host's own message.
 
 use std::io;
-use std::path::PathBuf;
-use std::process::ExitStatus;
-use std::time::Duration;
 
 use simkit_core::apdu::ApduError;
-use simkit_core::credit::message::MessageError;
-use simkit_core::credit::module::StatusError;
 use simkit_core::status::Sw;
 use thiserror::Error;
 
-use crate::jcardsim::JAR_BUILD_COMMAND;
-use crate::pcsc::PcscError;
+// The backends' error modules import nothing of this crate, so no cycle: card error → them.
+use crate::jcardsim::error::{HostProtocolError, JcardsimError};
+use crate::pcsc::error::PcscError;
 
 /// Everything that can go wrong between the host and a card.
 #[derive(Debug, Error)]
@@ -38,10 +34,6 @@ pub enum CardError {
     /// The card host refused a request (status 2); the message is the host's own.
     #[error("card host: {0}")]
     CardHost(String),
-
-    /// The card host's answer broke the socket protocol.
-    #[error("card host protocol violation: {0}")]
-    HostProtocol(#[from] HostProtocolError),
 
     /// A command could not be encoded, or a response was shorter than its status word.
     #[error("APDU: {0}")]
@@ -84,64 +76,6 @@ pub enum CardError {
         got: usize,
     },
 
-    /// A response of the right length that the core codecs reject.
-    #[error("{command}: malformed response: {source}")]
-    MalformedResponse {
-        /// The command's name.
-        command: &'static str,
-        /// What the codec found.
-        #[source]
-        source: ResponseFormatError,
-    },
-
-    /// The card host jar is not where it was looked for.
-    #[error(
-        "card host jar not found (looked at: {}); build it with `{}` in the workspace root, or set SIMKIT_CARD_HOST_JAR",
-        display_paths(searched),
-        JAR_BUILD_COMMAND
-    )]
-    JarNotFound {
-        /// Every path tried, in order.
-        searched: Vec<PathBuf>,
-    },
-
-    /// The card host process could not be started at all.
-    #[error("could not start {}: {source}", program.display())]
-    Spawn {
-        /// The program (java).
-        program: PathBuf,
-        /// Why.
-        #[source]
-        source: io::Error,
-    },
-
-    /// The card host started but did not come up.
-    #[error("card host did not start: {reason}{}", stderr_section(stderr_tail))]
-    Startup {
-        /// What happened.
-        reason: StartupFailure,
-        /// The end of the host's stderr (empty when stderr was not captured).
-        stderr_tail: String,
-    },
-
-    /// An applet that cannot be given to the card host.
-    #[error("applet {class:?}: {reason}")]
-    InvalidApplet {
-        /// The class name given.
-        class: String,
-        /// What is wrong.
-        reason: &'static str,
-    },
-
-    /// A card index the card host does not have.
-    #[error("card host has no card {index} (it has {count})")]
-    NoSuchCard {
-        /// The index asked for.
-        index: u8,
-        /// How many cards the host has.
-        count: usize,
-    },
-
     /// A `--card` string that is not a card URI.
     #[error("invalid card URI {uri:?}: {reason}")]
     InvalidUri {
@@ -151,69 +85,21 @@ pub enum CardError {
         reason: &'static str,
     },
 
+    /// The jCardSim card host (finding its jar, starting it, its socket protocol, its cards)
+    /// failed.
+    #[error(transparent)]
+    Jcardsim(#[from] JcardsimError),
+
     /// The PC/SC service, a reader, or the simulator behind it failed (no pcscd, no such
     /// reader, no card, sharing violation, not a simkit simulator, …).
     #[error(transparent)]
     Pcsc(#[from] PcscError),
 }
 
-/// How the card host's answer broke the protocol of `applets/card-host/README.md`.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum HostProtocolError {
-    /// A response frame length of 0 or above the 1 MiB limit.
-    #[error("response frame length {0} is outside 1..=1048576")]
-    FrameLength(u32),
-    /// A status byte outside 0..=3.
-    #[error("unknown response status {0}")]
-    UnknownStatus(u8),
-    /// An OK payload of the wrong size for its opcode.
-    #[error("{op} answered {got} payload bytes, expected {expected}")]
-    PayloadLength {
-        /// The opcode's name.
-        op: &'static str,
-        /// What the protocol says.
-        expected: &'static str,
-        /// What came.
-        got: usize,
-    },
-    /// A LIST_CARDS answer that is not UTF-8 lines of the documented shape.
-    #[error("LIST_CARDS line {line} is not `<index> <on|off> <on|off> [AID=class]*`")]
-    CardList {
-        /// Line number, from 1.
-        line: usize,
-    },
-    /// A port file whose content is not a port number.
-    #[error("port file does not hold a port number")]
-    PortFile,
-}
-
-/// Why the card host did not come up.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum StartupFailure {
-    /// The process exited before announcing its port (1: startup failure such as an applet
-    /// that does not install; 2: bad arguments).
-    #[error("it exited with {0} before listening")]
-    Exited(ExitStatus),
-    /// No port file within the startup timeout; the process was killed.
-    #[error("no port announced within {0:?}; killed it")]
-    TimedOut(Duration),
-    /// The port file was written but does not hold a port.
-    #[error("{0}")]
-    BadPortFile(HostProtocolError),
-}
-
-/// Which core codec rejected a response, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum ResponseFormatError {
-    /// A credit-module message (request, completion ack).
-    #[error(transparent)]
-    Message(#[from] MessageError),
-    /// A GET STATUS or GET FRAUD LOG response.
-    #[error(transparent)]
-    Status(#[from] StatusError),
+impl From<HostProtocolError> for CardError {
+    fn from(e: HostProtocolError) -> Self {
+        CardError::Jcardsim(e.into())
+    }
 }
 
 impl CardError {
@@ -223,26 +109,6 @@ impl CardError {
             CardError::Status { sw, .. } => Some(*sw),
             _ => None,
         }
-    }
-}
-
-fn display_paths(paths: &[PathBuf]) -> String {
-    if paths.is_empty() {
-        return "nowhere".to_owned();
-    }
-    paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn stderr_section(tail: &str) -> String {
-    let tail = tail.trim_end();
-    if tail.is_empty() {
-        String::new()
-    } else {
-        format!("\n--- card host stderr (last lines) ---\n{tail}")
     }
 }
 
@@ -269,29 +135,5 @@ mod tests {
             e.to_string(),
             "APPLY GRANT: 9C04 grant already applied; nothing changed"
         );
-    }
-
-    #[test]
-    fn jar_not_found_names_the_build_command() {
-        let e = CardError::JarNotFound {
-            searched: vec![PathBuf::from("/a/b.jar"), PathBuf::from("/c.jar")],
-        };
-        let s = e.to_string();
-        assert!(s.contains("/a/b.jar, /c.jar"), "{s}");
-        assert!(
-            s.contains("mvn -B -q -f applets/pom.xml package -DskipTests"),
-            "{s}"
-        );
-    }
-
-    #[test]
-    fn startup_error_shows_stderr_tail() {
-        let e = CardError::Startup {
-            reason: StartupFailure::TimedOut(Duration::from_secs(3)),
-            stderr_tail: "boom\n".into(),
-        };
-        let s = e.to_string();
-        assert!(s.starts_with("card host did not start: no port announced within 3s"));
-        assert!(s.ends_with("---\nboom"), "{s}");
     }
 }

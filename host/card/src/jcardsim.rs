@@ -14,6 +14,7 @@
 //! This module must not interpret APDUs; it moves them and maps the host's statuses to
 //! [`CardError`]s.
 
+pub(crate) mod error;
 mod process;
 mod protocol;
 
@@ -29,13 +30,14 @@ pub use process::CardHostProcess;
 pub use protocol::CardInfo;
 use protocol::{Connection, Op, parse_card_list};
 
-use crate::error::{CardError, HostProtocolError};
+pub use error::{HostProtocolError, JAR_BUILD_COMMAND, JcardsimError, StartupFailure};
+
+use crate::error::CardError;
 use crate::transport::{Atr, Card, SimulatorControl};
 
 /// Environment variable naming the card host jar.
 pub const JAR_ENV: &str = "SIMKIT_CARD_HOST_JAR";
 /// The command that builds the card host jar, run in the workspace root.
-pub const JAR_BUILD_COMMAND: &str = "mvn -B -q -f applets/pom.xml package -DskipTests";
 /// Where the build puts the jar, relative to the workspace root.
 pub const JAR_IN_WORKSPACE: &str = "applets/card-host/target/simkit-card-host.jar";
 /// The jar's file name (also looked for next to the executable).
@@ -54,14 +56,14 @@ pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(60);
 /// (known at build time), else next to the running executable or in the workspace above it.
 ///
 /// # Errors
-/// [`CardError::JarNotFound`] listing every path tried; its message says how to build the jar.
+/// [`JcardsimError::JarNotFound`] listing every path tried; its message says how to build the jar.
 pub fn locate_jar() -> Result<PathBuf, CardError> {
     if let Some(p) = std::env::var_os(JAR_ENV) {
         let p = PathBuf::from(p);
         return if p.is_file() {
             Ok(p)
         } else {
-            Err(CardError::JarNotFound { searched: vec![p] })
+            Err(JcardsimError::JarNotFound { searched: vec![p] }.into())
         };
     }
     let mut searched: Vec<PathBuf> = Vec::new();
@@ -85,7 +87,7 @@ pub fn locate_jar() -> Result<PathBuf, CardError> {
     searched.dedup();
     match searched.iter().find(|p| p.is_file()) {
         Some(p) => Ok(p.clone()),
-        None => Err(CardError::JarNotFound { searched }),
+        None => Err(JcardsimError::JarNotFound { searched }.into()),
     }
 }
 
@@ -118,10 +120,11 @@ impl AppletSpec {
     }
 
     fn invalid(&self, reason: &'static str) -> CardError {
-        CardError::InvalidApplet {
+        JcardsimError::InvalidApplet {
             class: self.class.clone(),
             reason,
         }
+        .into()
     }
 
     fn check_class(&self) -> Result<(), CardError> {
@@ -287,7 +290,7 @@ impl JcardsimCard {
     /// Checks that the card exists.
     ///
     /// # Errors
-    /// [`CardError::NoSuchCard`], transport errors (nothing listening: connection refused).
+    /// [`JcardsimError::NoSuchCard`], transport errors (nothing listening: connection refused).
     pub fn attach(addr: impl ToSocketAddrs, index: u8) -> Result<JcardsimCard, CardError> {
         let addr = addr.to_socket_addrs()?.next().ok_or_else(|| {
             std::io::Error::new(
@@ -299,7 +302,7 @@ impl JcardsimCard {
         let mut conn = Connection::connect(addr, Some(DEFAULT_IO_TIMEOUT))?;
         let count = parse_card_list(&conn.request(Op::ListCards, 0, &[])?)?.len();
         if usize::from(index) >= count {
-            return Err(CardError::NoSuchCard { index, count });
+            return Err(JcardsimError::NoSuchCard { index, count }.into());
         }
         JcardsimCard::with_connection(conn, index, None)
     }
@@ -343,7 +346,7 @@ impl JcardsimCard {
     ///
     /// # Errors
     /// [`CardError::CardHost`] when the class is missing or `install()` fails;
-    /// [`CardError::InvalidApplet`]; transport errors.
+    /// [`JcardsimError::InvalidApplet`]; transport errors.
     pub fn install(&mut self, applet: &AppletSpec) -> Result<(), CardError> {
         let payload = applet.install_payload()?;
         self.request_empty(Op::Install, &payload)
@@ -352,7 +355,7 @@ impl JcardsimCard {
     /// Every card of the host this card belongs to (LIST_CARDS). No side effect.
     ///
     /// # Errors
-    /// Transport errors, [`CardError::HostProtocol`].
+    /// Transport errors, [`JcardsimError::HostProtocol`].
     pub fn list_cards(&mut self) -> Result<Vec<CardInfo>, CardError> {
         let body = self.request(Op::ListCards, &[])?;
         Ok(parse_card_list(&body)?)
@@ -374,7 +377,10 @@ impl JcardsimCard {
             return Err(broken_connection());
         }
         let r = self.conn.request(op, self.index, payload);
-        if matches!(r, Err(CardError::Transport(_) | CardError::HostProtocol(_))) {
+        if matches!(
+            r,
+            Err(CardError::Transport(_) | CardError::Jcardsim(JcardsimError::HostProtocol(_)))
+        ) {
             self.broken = true;
         }
         r
@@ -417,7 +423,10 @@ impl JcardsimCard {
                 }
             }
             match self.conn.receive() {
-                Err(e @ (CardError::Transport(_) | CardError::HostProtocol(_))) => {
+                Err(
+                    e @ (CardError::Transport(_)
+                    | CardError::Jcardsim(JcardsimError::HostProtocol(_))),
+                ) => {
                     self.broken = true;
                     return Err(e);
                 }
@@ -527,7 +536,7 @@ mod tests {
         for bad in ["", "a,b", "a;b", "a=b", "a b"] {
             assert!(matches!(
                 AppletSpec::new([1], bad).to_arg(),
-                Err(CardError::InvalidApplet { .. })
+                Err(CardError::Jcardsim(JcardsimError::InvalidApplet { .. }))
             ));
         }
     }
@@ -548,7 +557,10 @@ mod tests {
             ..CardHostConfig::default()
         };
         let e = CardHostProcess::spawn(config).unwrap_err();
-        assert!(matches!(e, CardError::JarNotFound { .. }), "{e}");
+        assert!(
+            matches!(e, CardError::Jcardsim(JcardsimError::JarNotFound { .. })),
+            "{e}"
+        );
         assert!(e.to_string().contains(JAR_BUILD_COMMAND));
     }
 }

@@ -61,8 +61,11 @@ pub mod transport;
 pub mod uri;
 
 pub use channel::{Channel, Exchange, ExchangeKind, RecordedExchange, TraceRecorder};
-pub use error::{CardError, HostProtocolError, ResponseFormatError, StartupFailure};
-pub use jcardsim::{AppletSpec, CardHostConfig, CardHostProcess, CardSpec, JcardsimCard};
+pub use error::CardError;
+pub use jcardsim::{
+    AppletSpec, CardHostConfig, CardHostProcess, CardSpec, HostProtocolError, JcardsimCard,
+    JcardsimError, StartupFailure,
+};
 pub use pcsc::{PcscCard, PcscError};
 pub use transport::{Atr, Card, Disposition, SimulatorControl, Transaction};
 pub use uri::{AnyCard, CardUri};

@@ -17,7 +17,7 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use simkit_card::credit::{ApplyOutcome, CreditClient};
+use simkit_card::credit::{ApplyOutcome, CreditClient, CreditClientError};
 use simkit_card::jcardsim::CardHostProcess;
 use simkit_card::{
     AppletSpec, Card, CardError, CardHostConfig, CardSpec, Channel, JcardsimCard, SimulatorControl,
@@ -228,10 +228,10 @@ fn server_grant(
 
 /// Asserts that `r` is exactly the card's refusal `sw`.
 #[track_caller]
-fn expect_sw<T: Debug>(r: Result<T, CardError>, sw: Sw, what: &str) {
-    match r {
-        Err(CardError::Status { sw: got, .. }) if got == sw => {}
-        Err(CardError::Status { sw: got, command }) => {
+fn expect_sw<T: Debug, E: Into<CreditClientError>>(r: Result<T, E>, sw: Sw, what: &str) {
+    match r.map_err(Into::into) {
+        Err(CreditClientError::Card(CardError::Status { sw: got, .. })) if got == sw => {}
+        Err(CreditClientError::Card(CardError::Status { sw: got, command })) => {
             panic!("{what}: {command} answered {got}, expected {sw}")
         }
         other => panic!("{what}: expected {sw}, got {other:?}"),
@@ -1087,7 +1087,10 @@ fn walk_grant_tears(card: JcardsimCard, profile: Profile) -> GrantWalk {
         assert_eq!(Core::of(&c.status().unwrap()), old, "{profile} k={k}");
         c.channel().card_mut().tear_at(k).unwrap();
         let e = c.apply_grant(&grant).unwrap_err();
-        assert!(matches!(e, CardError::PowerLost), "{profile} k={k}: {e}");
+        assert!(
+            matches!(e, CreditClientError::Card(CardError::PowerLost)),
+            "{profile} k={k}: {e}"
+        );
         select_aid(c.channel(), &aid);
         torn.push((k, Core::of(&c.status().unwrap())));
     }
@@ -1175,7 +1178,10 @@ fn limit_and_debit_tears(cards: Vec<JcardsimCard>, profile: Profile) {
         let update = m.limit_update(old.limit_sequence + 1, limits_k(k));
         c.channel().card_mut().tear_at(k).unwrap();
         let e = c.apply_limit_update(&update).unwrap_err();
-        assert!(matches!(e, CardError::PowerLost), "{profile} k={k}: {e}");
+        assert!(
+            matches!(e, CreditClientError::Card(CardError::PowerLost)),
+            "{profile} k={k}: {e}"
+        );
         c.select().unwrap();
         let torn = c.status().unwrap();
         let new = Status {
@@ -1201,7 +1207,10 @@ fn limit_and_debit_tears(cards: Vec<JcardsimCard>, profile: Profile) {
         let old = c.status().unwrap();
         c.channel().card_mut().tear_at(k).unwrap();
         let e = c.debit(7).unwrap_err();
-        assert!(matches!(e, CardError::PowerLost), "{profile} k={k}: {e}");
+        assert!(
+            matches!(e, CreditClientError::Card(CardError::PowerLost)),
+            "{profile} k={k}: {e}"
+        );
         c.select().unwrap();
         let torn = c.status().unwrap();
         let new = Status {

@@ -10,7 +10,7 @@
 // Test helpers outside #[test] functions may unwrap too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use simkit_card::credit::{ApplyOutcome, CreditClient};
+use simkit_card::credit::{ApplyOutcome, CreditClient, CreditClientError};
 use simkit_card::jcardsim::CardHostProcess;
 use simkit_card::{
     AppletSpec, Card, CardError, CardHostConfig, CardSpec, Channel, JcardsimCard, SimulatorControl,
@@ -212,7 +212,10 @@ fn run_profile(card: JcardsimCard, profile: Profile) {
         );
         c.channel().card_mut().tear_at(k).unwrap();
         let e = c.apply_grant(&grant).unwrap_err();
-        assert!(matches!(e, CardError::PowerLost), "{profile} k={k}: {e}");
+        assert!(
+            matches!(e, CreditClientError::Card(CardError::PowerLost)),
+            "{profile} k={k}: {e}"
+        );
         c.select().unwrap();
         let torn = c.status().unwrap();
         assert!(

@@ -14,7 +14,7 @@ use std::time::Duration;
 use simkit_card::jcardsim::{CardHostProcess, StderrMode};
 use simkit_card::{
     AppletSpec, Card, CardError, CardHostConfig, CardSpec, CardUri, Channel, ExchangeKind,
-    JcardsimCard, SimulatorControl, StartupFailure, TraceRecorder,
+    JcardsimCard, JcardsimError, SimulatorControl, StartupFailure, TraceRecorder,
 };
 use simkit_core::apdu::Command;
 use simkit_core::status::Sw;
@@ -217,7 +217,10 @@ fn two_cards_of_one_host_from_two_threads() {
     assert_eq!(states, [(200, 200), (400, 200)]);
     assert!(matches!(
         process.card(2),
-        Err(CardError::NoSuchCard { index: 2, count: 2 })
+        Err(CardError::Jcardsim(JcardsimError::NoSuchCard {
+            index: 2,
+            count: 2
+        }))
     ));
 }
 
@@ -256,7 +259,10 @@ fn attach_to_a_running_host() {
 
     assert!(matches!(
         JcardsimCard::attach(addr, 7),
-        Err(CardError::NoSuchCard { index: 7, count: 2 })
+        Err(CardError::Jcardsim(JcardsimError::NoSuchCard {
+            index: 7,
+            count: 2
+        }))
     ));
     // An attached handle does not own the host: dropping it leaves the host running.
     drop(by_addr);
@@ -330,7 +336,10 @@ fn wrong_jar_path_is_a_clear_error() {
     })
     .unwrap_err();
     let text = e.to_string();
-    assert!(matches!(e, CardError::JarNotFound { .. }), "{text}");
+    assert!(
+        matches!(e, CardError::Jcardsim(JcardsimError::JarNotFound { .. })),
+        "{text}"
+    );
     assert!(text.contains("/nonexistent/simkit-card-host.jar"), "{text}");
     assert!(
         text.contains("build it with `mvn -B -q -f applets/pom.xml package -DskipTests`"),
@@ -345,7 +354,10 @@ fn missing_java_is_a_clear_error() {
         ..CardHostConfig::default()
     })
     .unwrap_err();
-    assert!(matches!(e, CardError::Spawn { .. }), "{e}");
+    assert!(
+        matches!(e, CardError::Jcardsim(JcardsimError::Spawn { .. })),
+        "{e}"
+    );
     assert!(
         e.to_string()
             .starts_with("could not start /nonexistent/bin/java"),
@@ -363,10 +375,10 @@ fn host_that_fails_to_start_shows_its_stderr() {
     assert!(
         matches!(
             e,
-            CardError::Startup {
+            CardError::Jcardsim(JcardsimError::Startup {
                 reason: StartupFailure::Exited(_),
                 ..
-            }
+            })
         ),
         "{text}"
     );
@@ -385,10 +397,10 @@ fn host_that_does_not_announce_times_out() {
     assert!(
         matches!(
             e,
-            CardError::Startup {
+            CardError::Jcardsim(JcardsimError::Startup {
                 reason: StartupFailure::TimedOut(_),
                 ..
-            }
+            })
         ),
         "{e}"
     );

@@ -14,9 +14,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use super::error::{HostProtocolError, JcardsimError, StartupFailure};
 use super::protocol::{CardInfo, Connection, Op, parse_card_list};
 use super::{CardHostConfig, JcardsimCard, StderrMode, locate_jar};
-use crate::error::{CardError, HostProtocolError, StartupFailure};
+use crate::error::CardError;
 
 /// How much of the host's stderr is kept for error messages.
 const STDERR_TAIL: usize = 8 * 1024;
@@ -51,16 +52,17 @@ impl CardHostProcess {
     /// `config.startup_timeout`), connects to 127.0.0.1 and lists the cards.
     ///
     /// # Errors
-    /// [`CardError::JarNotFound`], [`CardError::InvalidApplet`], [`CardError::Spawn`]
-    /// (no java), [`CardError::Startup`] (exited or timed out; with the end of its stderr when
+    /// [`JcardsimError::JarNotFound`], [`JcardsimError::InvalidApplet`], [`JcardsimError::Spawn`]
+    /// (no java), [`JcardsimError::Startup`] (exited or timed out; with the end of its stderr when
     /// captured), transport errors.
     pub fn spawn(config: CardHostConfig) -> Result<Arc<CardHostProcess>, CardError> {
         let jar = match &config.jar {
             Some(p) if p.is_file() => p.clone(),
             Some(p) => {
-                return Err(CardError::JarNotFound {
+                return Err(JcardsimError::JarNotFound {
                     searched: vec![p.clone()],
-                });
+                }
+                .into());
             }
             None => locate_jar()?,
         };
@@ -96,7 +98,7 @@ impl CardHostProcess {
             StderrMode::Inherit => Stdio::inherit(),
             StderrMode::Discard => Stdio::null(),
         });
-        let mut child = cmd.spawn().map_err(|source| CardError::Spawn {
+        let mut child = cmd.spawn().map_err(|source| JcardsimError::Spawn {
             program: java.clone(),
             source,
         })?;
@@ -120,10 +122,11 @@ impl CardHostProcess {
                 }
                 return Err(match reason {
                     Waited::Io(e) => CardError::Transport(e),
-                    Waited::Failed(reason) => CardError::Startup {
+                    Waited::Failed(reason) => JcardsimError::Startup {
                         reason,
                         stderr_tail: tail_text(stderr.as_ref()),
-                    },
+                    }
+                    .into(),
                 });
             }
         };
@@ -151,13 +154,14 @@ impl CardHostProcess {
     /// A handle on card `index` of this host, with its own connection.
     ///
     /// # Errors
-    /// [`CardError::NoSuchCard`], transport errors.
+    /// [`JcardsimError::NoSuchCard`], transport errors.
     pub fn card(self: &Arc<Self>, index: u8) -> Result<JcardsimCard, CardError> {
         if usize::from(index) >= self.cards.len() {
-            return Err(CardError::NoSuchCard {
+            return Err(JcardsimError::NoSuchCard {
                 index,
                 count: self.cards.len(),
-            });
+            }
+            .into());
         }
         JcardsimCard::connect(self.addr, index, self.io_timeout, Some(Arc::clone(self)))
     }

@@ -8,7 +8,8 @@ use std::io::{self, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use crate::error::{CardError, HostProtocolError};
+use super::error::HostProtocolError;
+use crate::error::CardError;
 
 /// Largest frame either side may send (1 MiB).
 pub(crate) const MAX_FRAME: u32 = 1 << 20;
