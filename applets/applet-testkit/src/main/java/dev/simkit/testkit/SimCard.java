@@ -49,8 +49,9 @@ public class SimCard {
     }
 
     /**
-     * A plain jCardSim card with {@code applet} installed under {@code aid} with install
-     * {@code params} (null: none), then selected; fails unless the SELECT answers 9000.
+     * A plain jCardSim card with {@code applet} installed under {@code aid} with install data
+     * {@code params} (the whole bArray of {@code install()}; null: none), then selected; fails
+     * unless the SELECT answers exactly 9000 (no data).
      */
     public static SimCard install(Class<? extends Applet> applet, byte[] aid, byte[] params) {
         CardSimulator sim = new CardSimulator();
@@ -60,7 +61,9 @@ public class SimCard {
             sim.installApplet(AIDUtil.create(aid), applet, params, (short) 0, (byte) params.length);
         }
         SimCard card = new SimCard(sim::transmitCommand, sim::reset);
-        card.select(aid);
+        byte[] select = selectApdu(aid);
+        byte[] r = card.send(select);
+        assertEquals("9000", Hex.s(r), () -> "APDU " + clip(select) + " answered " + clip(r));
         return card;
     }
 
