@@ -1,26 +1,18 @@
 package dev.simkit.backup;
 
 import dev.simkit.testkit.Hex;
+import dev.simkit.testkit.SimCard;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-
-import java.util.Arrays;
-
-import com.licel.jcardsim.smartcardio.CardSimulator;
-import com.licel.jcardsim.utils.AIDUtil;
-
-import javacard.framework.AID;
-
-/** One simulated card (plain jCardSim) with the backup store installed and selected. */
-final class Card {
+/**
+ * One simulated card (plain jCardSim, {@link SimCard}) with the backup store installed and
+ * selected, plus the backup store's command APDUs.
+ */
+final class Card extends SimCard {
 
     static final String AID_HEX = "F053494D4B49540201";
     static final byte[] SELECT = Hex.b("00A4040009" + AID_HEX);
     static final byte[] PAIRING = Hex.b("313233343536");
     static final byte[] REPROVISIONING = Hex.b("3837363534333231");
-
-    final CardSimulator sim;
-    final AID aid;
 
     Card(String params) {
         this(params, BackupStore.class);
@@ -28,13 +20,14 @@ final class Card {
 
     /** {@code applet}: BackupStore, or a test subclass of it ({@link PiecewiseBackupStore}). */
     Card(String params, Class<? extends javacard.framework.Applet> applet) {
-        sim = new CardSimulator();
-        aid = AIDUtil.create(AID_HEX);
+        super(SimCard.install(applet, Hex.b(AID_HEX), installData(params)));
+    }
+
+    /** Install data (§2): AID length, AID, no control info, the parameters. */
+    static byte[] installData(String params) {
         byte[] a = Hex.b(AID_HEX);
         byte[] p = Hex.b(params);
-        byte[] data = Hex.cat(new byte[] {(byte) a.length}, a, new byte[] {0, (byte) p.length}, p);
-        sim.installApplet(aid, applet, data, (short) 0, (byte) data.length);
-        assertEquals("9000", Hex.s(send(SELECT)));
+        return Hex.cat(new byte[] {(byte) a.length}, a, new byte[] {0, (byte) p.length}, p);
     }
 
     /** Installed, both passcodes set, pairing verified (and reprovisioning when asked). */
@@ -53,36 +46,8 @@ final class Card {
         return c;
     }
 
-    byte[] send(byte[] apdu) {
-        return sim.transmitCommand(apdu);
-    }
-
-    byte[] send(String hex) {
-        return send(Hex.b(hex));
-    }
-
     static int sw(byte[] resp) {
-        return ((resp[resp.length - 2] & 0xFF) << 8) | (resp[resp.length - 1] & 0xFF);
-    }
-
-    static byte[] data(byte[] resp) {
-        return Arrays.copyOf(resp, resp.length - 2);
-    }
-
-    byte[] expect(int sw, byte[] apdu) {
-        byte[] r = send(apdu);
-        assertEquals(String.format("%04X", sw), String.format("%04X", sw(r)),
-                () -> "APDU " + Hex.s(apdu).substring(0, Math.min(80, 2 * apdu.length)) + " answered "
-                        + Hex.s(r).substring(0, Math.min(80, 2 * r.length)));
-        return data(r);
-    }
-
-    byte[] ok(byte[] apdu) {
-        return expect(0x9000, apdu);
-    }
-
-    int swOf(byte[] apdu) {
-        return sw(send(apdu));
+        return status(resp);
     }
 
     // ---- APDUs ------------------------------------------------------------------------------

@@ -2,6 +2,7 @@ package dev.simkit.cardhost;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import dev.simkit.testkit.SimCard;
 import java.net.URL;
 
 /** Helpers shared by the tests: cards with test applets, APDU building, SW checks. */
@@ -62,6 +63,26 @@ public final class TestCards {
         assertEquals("9000", sw(r.response()), "SW of " + Hex.of(apdu));
         byte[] resp = r.response();
         return java.util.Arrays.copyOf(resp, resp.length - 2);
+    }
+
+    /**
+     * {@code card} as a {@link SimCard} transport for the tear walks' cards: fails unless the
+     * command completed (no tear, powered), else answers the full response.
+     */
+    public static SimCard.Transport completed(Card card) {
+        return apdu -> {
+            Card.Result r = card.transmit(apdu);
+            assertEquals(Card.Outcome.OK, r.outcome(), () -> "outcome of " + dev.simkit.testkit.Hex.s(apdu));
+            return r.response();
+        };
+    }
+
+    /** {@link SimCard#reset} of a card-host card: a power cycle. */
+    public static Runnable powerCycle(Card card) {
+        return () -> {
+            card.powerOff();
+            card.powerOn();
+        };
     }
 
     public static String sw(byte[] response) {

@@ -1,64 +1,29 @@
 package dev.simkit.credit;
 
 import dev.simkit.testkit.Hex;
+import dev.simkit.testkit.SimCard;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-
-import java.util.Arrays;
-
-import com.licel.jcardsim.smartcardio.CardSimulator;
-import com.licel.jcardsim.utils.AIDUtil;
-
-import javacard.framework.AID;
 import javacard.framework.Applet;
 
-/** One simulated card with the applet installed and selected; raw APDUs in and out. */
-final class Card {
+/**
+ * One simulated card with the applet installed and selected ({@link SimCard}: raw APDUs in and
+ * out, status words asserted), plus the credit module's command APDUs.
+ */
+final class Card extends SimCard {
 
     static final String AID_HEX = "F053494D4B49540101";
     static final byte[] SELECT = Hex.b("00A4040009" + AID_HEX);
-
-    final CardSimulator sim;
-    final AID aid;
 
     Card() {
         this(CreditModule.class);
     }
 
     Card(Class<? extends Applet> applet) {
-        sim = new CardSimulator();
-        aid = AIDUtil.create(AID_HEX);
-        sim.installApplet(aid, applet);
-        assertEquals("9000", Hex.s(send(SELECT)));
-    }
-
-    /** Full response: data ‖ SW. */
-    byte[] send(byte[] apdu) {
-        return sim.transmitCommand(apdu);
-    }
-
-    byte[] send(String hex) {
-        return send(Hex.b(hex));
+        super(SimCard.install(applet, Hex.b(AID_HEX), null));
     }
 
     static int sw(byte[] resp) {
-        return ((resp[resp.length - 2] & 0xFF) << 8) | (resp[resp.length - 1] & 0xFF);
-    }
-
-    static byte[] data(byte[] resp) {
-        return Arrays.copyOf(resp, resp.length - 2);
-    }
-
-    /** Sends and asserts the status word; answers the response data. */
-    byte[] expect(int sw, byte[] apdu) {
-        byte[] r = send(apdu);
-        assertEquals(String.format("%04X", sw), String.format("%04X", sw(r)),
-                () -> "APDU " + Hex.s(apdu) + " answered " + Hex.s(r));
-        return data(r);
-    }
-
-    byte[] ok(byte[] apdu) {
-        return expect(0x9000, apdu);
+        return status(resp);
     }
 
     // ---- command APDUs (spec §4) ---------------------------------------------------------------

@@ -46,7 +46,7 @@ class FraudTest {
         assertEquals(3, Hex.u16(st, 47));
         assertEquals(3, m.card.ok(Card.getFraudLog())[0]);
         // Blocking is persistent: a new session (reset, select) finds it blocked.
-        m.card.sim.reset();
+        m.card.reset();
         m.card.ok(Card.SELECT);
         assertEquals(3, m.lifecycle());
         m.card.expect(0x9C08, Card.applyGrant(grant));

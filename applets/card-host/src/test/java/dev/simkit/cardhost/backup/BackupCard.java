@@ -1,10 +1,10 @@
 package dev.simkit.cardhost.backup;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-
 import dev.simkit.cardhost.AppletSpec;
 import dev.simkit.cardhost.Card;
+import dev.simkit.cardhost.TestCards;
 import dev.simkit.testkit.Hex;
+import dev.simkit.testkit.SimCard;
 import java.net.URL;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -16,7 +16,7 @@ import java.util.List;
  * A card-host {@link Card} (instrumented applet classes, {@code SimkitRuntime}) holding the backup
  * store (backup-store.md), plus the host-side helpers the tear walks need.
  */
-final class BackupCard {
+final class BackupCard extends SimCard {
     static final byte[] AID = Hex.b("F053494D4B49540201");
     static final String CLASS = "dev.simkit.backup.BackupStore";
     /** 4 KiB, 8 records, 5 / 3 tries: small enough that every write can be torn. */
@@ -31,7 +31,12 @@ final class BackupCard {
     }
 
     BackupCard(boolean rollback, byte[] params) {
-        card = new Card(0, rollback, new URL[0], BackupCard.class.getClassLoader());
+        this(new Card(0, rollback, new URL[0], BackupCard.class.getClassLoader()), params);
+    }
+
+    private BackupCard(Card card, byte[] params) {
+        super(TestCards.completed(card), TestCards.powerCycle(card));
+        this.card = card;
         card.install(new AppletSpec(AID, CLASS, params));
         select();
     }
@@ -50,20 +55,7 @@ final class BackupCard {
     }
 
     void select() {
-        ok(Hex.cat(Hex.b("00A40400"), new byte[] {(byte) AID.length}, AID));
-    }
-
-    /** Full response (data ‖ SW); fails unless the command completed. */
-    byte[] send(byte[] apdu) {
-        Card.Result r = card.transmit(apdu);
-        assertEquals(Card.Outcome.OK, r.outcome(), () -> "outcome of " + Hex.s(apdu));
-        return r.response();
-    }
-
-    byte[] ok(byte[] apdu) {
-        byte[] r = send(apdu);
-        assertEquals("9000", sw(r), () -> Hex.s(apdu) + " answered " + Hex.s(r));
-        return Arrays.copyOf(r, r.length - 2);
+        select(AID);
     }
 
     static String sw(byte[] response) {

@@ -1,10 +1,10 @@
 package dev.simkit.cardhost.credit;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-
 import dev.simkit.cardhost.AppletSpec;
 import dev.simkit.cardhost.Card;
+import dev.simkit.cardhost.TestCards;
 import dev.simkit.testkit.Hex;
+import dev.simkit.testkit.SimCard;
 import dev.simkit.credit.Host;
 import java.net.URL;
 import java.nio.charset.StandardCharsets;
@@ -15,7 +15,7 @@ import java.util.Arrays;
  * module, personalised and locked for one profile, plus the issuer's knowledge of it (keys from
  * the credit module's own host reference, {@link Host}).
  */
-final class CreditCard {
+final class CreditCard extends SimCard {
     static final byte[] AID = Hex.b("F053494D4B49540101");
     static final String CLASS = "dev.simkit.credit.CreditModule";
     static final byte[] ID = Hex.b("0102030405060708");
@@ -36,11 +36,16 @@ final class CreditCard {
     final Card card;
 
     private CreditCard(Host.Profile profile, boolean rollback) {
+        this(profile, new Card(0, rollback, new URL[0], CreditCard.class.getClassLoader()));
+    }
+
+    private CreditCard(Host.Profile profile, Card card) {
+        super(TestCards.completed(card), TestCards.powerCycle(card));
         this.profile = profile;
         byte[][] k = Host.deriveKeys(profile, master(profile), ID);
         kReq = k[0];
         kGrant = k[1];
-        card = new Card(0, rollback, new URL[0], CreditCard.class.getClassLoader());
+        this.card = card;
         card.install(new AppletSpec(AID, CLASS, new byte[0]));
     }
 
@@ -95,21 +100,7 @@ final class CreditCard {
     }
 
     void select() {
-        ok(Hex.cat(Hex.b("00A40400"), new byte[] {(byte) AID.length}, AID));
-    }
-
-    /** Full response (data ‖ SW); fails unless the command completed (no tear, powered). */
-    byte[] send(byte[] apdu) {
-        Card.Result r = card.transmit(apdu);
-        assertEquals(Card.Outcome.OK, r.outcome(), () -> "outcome of " + Hex.s(apdu));
-        return r.response();
-    }
-
-    /** Asserts SW 9000; answers the data. */
-    byte[] ok(byte[] apdu) {
-        byte[] r = send(apdu);
-        assertEquals("9000", sw(r), () -> Hex.s(apdu) + " answered " + Hex.s(r));
-        return Arrays.copyOf(r, r.length - 2);
+        select(AID);
     }
 
     CreditState state() {
