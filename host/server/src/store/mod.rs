@@ -43,9 +43,11 @@ use crate::keys::{KeyError, KeySource, ModuleMacKeys};
 
 mod postgres;
 pub(crate) mod schema;
+mod signer;
 mod sqlite;
 
 pub use self::postgres::PgOptions;
+pub use self::signer::SignerError;
 
 /// How many times a transaction aborted by a race (see [`StoreError::is_retryable`]) is run.
 pub const MAX_ATTEMPTS: u32 = 8;
