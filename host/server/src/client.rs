@@ -149,7 +149,11 @@ impl SignerClient {
     }
 
     /// A signer at `url` with the given connect and whole-call timeouts.
-    pub fn with_timeouts(url: &str, connect: Duration, call: Duration) -> Result<Self, ClientError> {
+    pub fn with_timeouts(
+        url: &str,
+        connect: Duration,
+        call: Duration,
+    ) -> Result<Self, ClientError> {
         if url.starts_with("https://") {
             return Err(ClientError::Https {
                 url: url.to_owned(),
@@ -232,7 +236,11 @@ impl SignerClient {
         Ok((status, body))
     }
 
-    fn octets(&self, path: &str, body: Option<&[u8]>) -> Result<(u16, Headers, Vec<u8>), ClientError> {
+    fn octets(
+        &self,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<(u16, Headers, Vec<u8>), ClientError> {
         let url = format!("{}{path}", self.base);
         let sent = match body {
             Some(b) => self
@@ -277,13 +285,20 @@ impl SignerClient {
 
     /// GETs an admin endpoint and parses its JSON as `T` (a typed row list such as
     /// `Vec<LedgerEntry>`).
-    pub fn get_admin_as<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+    pub fn get_admin_as<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<T, ClientError> {
         let value = self.get_admin(path)?;
         serde_json::from_value(value)
             .map_err(|e| ClientError::Unexpected(format!("GET {path}: unexpected JSON: {e}")))
     }
 
-    fn reload_answer(status: u16, headers: Headers, body: Vec<u8>) -> Result<ReloadAnswer, ClientError> {
+    fn reload_answer(
+        status: u16,
+        headers: Headers,
+        body: Vec<u8>,
+    ) -> Result<ReloadAnswer, ClientError> {
         match status {
             // The HTTP API does not say whether a 200 was fresh or resent.
             200 => Ok(ReloadAnswer::Grant {
@@ -386,14 +401,20 @@ mod tests {
         );
         let e = SignerClient::new("ftp://x").unwrap_err();
         assert_eq!(e.to_string(), "ftp://x: expected an http:// URL");
-        assert_eq!(SignerClient::new("http://h:1/").unwrap().base(), "http://h:1");
+        assert_eq!(
+            SignerClient::new("http://h:1/").unwrap().base(),
+            "http://h:1"
+        );
     }
 
     #[test]
     fn locations_round_trip_and_bad_ones_are_refused() {
         let id = [0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF];
         assert_eq!(location(&id, 7), "/v1/reload/0123456789ABCDEF/7");
-        assert_eq!(parse_location("/v1/reload/0123456789ABCDEF/7"), Some((id, 7)));
+        assert_eq!(
+            parse_location("/v1/reload/0123456789ABCDEF/7"),
+            Some((id, 7))
+        );
         for bad in [
             "/v1/reload/0123456789ABCDEF/",
             "/v1/reload/0123456789ABCDEF/-1",
@@ -432,6 +453,9 @@ mod tests {
         };
         assert_eq!(e.kind(), "http-503-unknown");
         assert!(e.retryable());
-        assert_eq!(e.to_string(), "the signer at http://h/x answered HTTP 503: busy");
+        assert_eq!(
+            e.to_string(),
+            "the signer at http://h/x answered HTTP 503: busy"
+        );
     }
 }

@@ -65,11 +65,17 @@ fn the_store_is_a_grant_signer_and_keeps_its_fraud_events() {
         n: module.state().n,
         retry_after: None,
     };
-    assert_eq!(grant_of(signer.collect(&pending).unwrap()), (grant.clone(), true));
+    assert_eq!(
+        grant_of(signer.collect(&pending).unwrap()),
+        (grant.clone(), true)
+    );
 
     let ack = module.apply_grant(&grant).unwrap();
     assert_eq!(signer.complete(&ack).unwrap(), CompletionAnswer::Accepted);
-    assert_eq!(signer.complete(&ack).unwrap(), CompletionAnswer::AlreadyAccepted);
+    assert_eq!(
+        signer.complete(&ack).unwrap(),
+        CompletionAnswer::AlreadyAccepted
+    );
     assert_eq!(store.account_balance("acct").unwrap(), Some(9_000));
 
     // A bad tag is refused, and the fraud event registered comes with the error.
@@ -77,7 +83,10 @@ fn the_store_is_a_grant_signer_and_keeps_its_fraud_events() {
     let last = forged.len() - 1;
     forged[last] ^= 1;
     let e = signer.reload(&forged).unwrap_err();
-    assert!(e.fraud.is_some(), "the fraud event reaches the caller: {e:?}");
+    assert!(
+        e.fraud.is_some(),
+        "the fraud event reaches the caller: {e:?}"
+    );
     assert_eq!(e.to_string(), e.error.to_string());
     // Garbage is refused without a fraud event.
     let e = signer.reload(b"not a request").unwrap_err();
@@ -109,7 +118,10 @@ fn the_http_client_is_a_grant_signer_and_names_refusals() {
     let client = SignerClient::new(&format!("http://{addr}/"))
         .unwrap()
         .with_token(Some("tok".into()));
-    assert!(!format!("{client:?}").contains("tok\""), "the token is never printed");
+    assert!(
+        !format!("{client:?}").contains("tok\""),
+        "the token is never printed"
+    );
 
     let request = module.initiate_reload(1_000).unwrap();
     let (grant, _) = grant_of(client.reload(&request).unwrap());
@@ -124,7 +136,10 @@ fn the_http_client_is_a_grant_signer_and_names_refusals() {
     assert_eq!(grant_of(client.collect(&pending).unwrap()).0, grant);
     let ack = module.apply_grant(&grant).unwrap();
     assert_eq!(client.complete(&ack).unwrap(), CompletionAnswer::Accepted);
-    assert_eq!(client.complete(&ack).unwrap(), CompletionAnswer::AlreadyAccepted);
+    assert_eq!(
+        client.complete(&ack).unwrap(),
+        CompletionAnswer::AlreadyAccepted
+    );
 
     // A refusal keeps the HTTP status and the server's code.
     let e = client.reload(b"not a request").unwrap_err();
