@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod authority;
+pub mod client;
 pub mod keys;
 pub mod metrics;
 pub mod pkcs11;
@@ -15,6 +16,7 @@ pub use api::{AppState, router};
 pub use authority::{
     Authority, DebitAnswer, DebitKey, DebitRequest, FinancialAuthority, Webhook, WebhookConfig,
 };
+pub use client::{ClientError, SignerClient};
 pub use keys::{KeyError, KeySource, ModuleKey, ModuleMacKeys, SoftwareKey};
 pub use pkcs11::{Pkcs11Config, Pkcs11Key, SlotChoice};
 pub use store::{Answer, PgOptions, Store, StoreError};
