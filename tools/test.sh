@@ -52,11 +52,33 @@ else
 fi
 
 fuzz_seconds="${SIMKIT_FUZZ_SECONDS:-15}"
+# One cargo-fuzz crate per library with parsers, each its own workspace (nightly, sanitizers):
+# core (APDUs, TLV, messages, manifests), conformance (.apdu scripts, expressions, response
+# patterns), server (the signer's request bodies through its router). The server crate builds
+# without AddressSanitizer: its target looks for panics and 5xx answers in safe Rust, ASan would
+# only instrument the bundled SQLite (fuzzed upstream; it also trips ASan's ODR check on two
+# static `aiOff` arrays of the amalgamation), and its heavy dependency tree builds faster without.
+fuzz_crates=(host/core/fuzz host/conformance/fuzz host/server/fuzz)
 if [ -d host/core/fuzz ] && [ "$fuzz_seconds" != "0" ]; then
   if command -v cargo-fuzz >/dev/null && rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
-    for target in $(cd host/core/fuzz && cargo +nightly fuzz list); do
-      step "fuzz $target for ${fuzz_seconds}s"
-      (cd host/core/fuzz && cargo +nightly fuzz run "$target" -- -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 2>&1 | tail -n 3)
+    step "fuzz corpora seeded from applet-spec/vectors and apdu-tests (host/core/fuzz/seed-corpora.py)"
+    python3 host/core/fuzz/seed-corpora.py
+    mkdir -p target
+    for crate in "${fuzz_crates[@]}"; do
+      for target in $(cd "$crate" && cargo +nightly fuzz list); do
+        step "fuzz $target ($crate) for ${fuzz_seconds}s"
+        log="target/fuzz-$target.log"
+        sanitizer=()
+        [ "$crate" = host/server/fuzz ] && sanitizer=(--sanitizer none)
+        if (cd "$crate" && cargo +nightly fuzz run "${sanitizer[@]}" "$target" -- -max_total_time="$fuzz_seconds" -rss_limit_mb=2048) >"$log" 2>&1; then
+          tail -n 3 "$log"
+        else
+          # The crash, its input (crate/artifacts/target/) and the command to reproduce it.
+          tail -n 60 "$log" >&2
+          echo "fuzz target $target failed: full output in $log" >&2
+          exit 1
+        fi
+      done
     done
   else
     step "fuzzing skipped: cargo-fuzz or the nightly toolchain is missing (run tools/setup.sh)"
