@@ -32,7 +32,7 @@
 //! credit.select()?;
 //! let err = credit.lock().unwrap_err();
 //! assert_eq!(err.to_string(), "LOCK: 9C0D personalisation incomplete");
-//! # Ok::<(), simkit_card::CardError>(())
+//! # Ok::<(), simkit_card::credit::CreditClientError>(())
 //! ```
 //!
 //! The same against a simulated card (what the CLI's `--card` option does):
@@ -44,7 +44,7 @@
 //! let mut channel = Channel::new(uri.open()?); // starts a card host; stops it on drop
 //! let status = CreditClient::new(&mut channel).status()?;
 //! println!("{status}");
-//! # Ok::<(), simkit_card::CardError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]

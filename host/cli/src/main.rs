@@ -1,5 +1,5 @@
-//! The `simkit` command-line tool: a thin layer over `simkit-core` (and, later, card access and
-//! the grant signer). Each subcommand lives in its own file under `cmd/`; this file only parses
+//! The `simkit` command-line tool: a thin layer over `simkit-core`, `simkit-card`,
+//! `simkit-conformance` and `simkit-server`. Each subcommand lives in its own file under `cmd/`; this file only parses
 //! arguments, dispatches, and turns errors into one clear line and a non-zero exit code.
 
 mod cardarg;

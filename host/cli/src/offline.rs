@@ -1,9 +1,9 @@
 //! The offline grant signer: `simkit credit reload --offline-master-key` signs grants in this
-//! process with `simkit-core`'s server policy, until the network grant signer (`simkit serve`)
-//! exists. It keeps what a server must keep — S, the last request and grant, the debits — in a
-//! state file beside the registration record (`REG.json.offline-state`), written atomically
-//! (temporary file, fsync, rename) *before* a grant is handed out, so an interrupted reload run
-//! again is answered with the identical stored grant and never debits twice.
+//! process with `simkit-core`'s server policy, without a running `simkit serve`. It keeps what
+//! a server must keep — S, the last request and grant, the debits — in a state file beside the
+//! registration record (`REG.json.offline-state`), written atomically (temporary file, fsync,
+//! rename) *before* a grant is handed out, so an interrupted reload run again is answered with
+//! the identical stored grant and never debits twice.
 
 use std::fs;
 use std::io::Write;
